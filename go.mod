@@ -1,0 +1,3 @@
+module github.com/kilometers-ai/kilometers-cli
+
+go 1.27

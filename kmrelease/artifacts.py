@@ -1,0 +1,114 @@
+"""A release's file set, loaded from ``dist/<version>/`` and checked for completeness."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import KmError
+from .hashing import FileDigest, digest_file
+from .layout import MANIFEST, SUMS, sha256_name
+from .matrix import BY_FILENAME, TARGETS
+from .urlspace import Kind, key_of
+from .version import Version, parse_version
+
+
+@dataclass(frozen=True)
+class ReleaseFile:
+    name: str
+    path: Path
+    digest: FileDigest
+
+
+@dataclass(frozen=True)
+class Release:
+    version: Version
+    manifest: dict[str, Any]
+    files: tuple[ReleaseFile, ...]  # binaries, .sha256 files, SHA256SUMS, manifest.json
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.files]
+
+
+def release_file_names(binaries: list[str]) -> list[str]:
+    """Every file of a release in publishing order: binaries, their .sha256, sums, manifest last."""
+    return [*binaries, *(sha256_name(b) for b in binaries), SUMS, MANIFEST]
+
+
+def parse_sums(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        hexd, sep, name = line.partition("  ")
+        if not sep or len(hexd) != 64:
+            raise ValueError(f"malformed checksum line {line!r}")
+        out[name] = hexd
+    return out
+
+
+def check_manifest(doc: Any, version: Version) -> list[dict[str, Any]]:
+    """The artifacts of a manifest after checking its shape against the matrix."""
+    if not isinstance(doc, dict) or doc.get("schema") != 1:
+        raise KmError("manifest.json: not a schema 1 manifest")
+    if doc.get("version") != str(version):
+        raise KmError(f"manifest.json: is for {doc.get('version')!r}, not {version}")
+    arts = doc.get("artifacts")
+    if not isinstance(arts, list):
+        raise KmError("manifest.json: no artifact list")
+    names = [a.get("name") for a in arts if isinstance(a, dict)]
+    expected = [t.filename for t in TARGETS]
+    if sorted(n for n in names if isinstance(n, str)) != sorted(expected) or len(names) != len(arts):
+        missing = sorted(set(expected) - set(names))
+        extra = sorted(str(n) for n in set(names) - set(expected))
+        raise KmError(f"manifest.json: artifacts differ from the matrix (missing {missing}, unexpected {extra})")
+    for a in arts:
+        t = BY_FILENAME[a["name"]]
+        if (a.get("os"), a.get("arch")) != (t.os, t.arch):
+            raise KmError(f"manifest.json: {a['name']} is labelled {a.get('os')}/{a.get('arch')}")
+    return arts
+
+
+def load_release(dist: Path, version: str | Version) -> Release:
+    """Load ``dist`` and prove it is complete and consistent, or raise one clear error."""
+    v = version if isinstance(version, Version) else parse_version(version)
+    if not dist.is_dir():
+        raise KmError(f"{dist} does not exist: run `inv build --version {v}` first")
+    try:
+        manifest = json.loads((dist / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KmError(f"{dist / MANIFEST} is missing: run `inv checksums --version {v}`") from None
+    except ValueError as exc:
+        raise KmError(f"{dist / MANIFEST} is not valid JSON: {exc}") from None
+    arts = check_manifest(manifest, v)
+    binaries = [t.filename for t in TARGETS]
+    names = release_file_names(binaries)
+    missing = [n for n in names if not (dist / n).is_file()]
+    if missing:
+        raise KmError(f"{dist} is incomplete: missing {', '.join(missing)}")
+    files = {n: ReleaseFile(n, dist / n, digest_file(dist / n)) for n in names}
+    try:
+        sums = parse_sums(files[SUMS].path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise KmError(f"{SUMS}: {exc}") from None
+    if sorted(sums) != sorted(binaries):
+        raise KmError(f"{SUMS}: lists {sorted(sums)}, expected {sorted(binaries)}")
+    for a in arts:
+        name = a["name"]
+        actual = files[name].digest
+        problems = []
+        if a.get("sha256") != actual.sha256:
+            problems.append(f"manifest says {a.get('sha256')}")
+        if a.get("size") != actual.size:
+            problems.append(f"manifest says {a.get('size')} bytes, file has {actual.size}")
+        if sums[name] != actual.sha256:
+            problems.append(f"{SUMS} says {sums[name]}")
+        side = files[sha256_name(name)].path.read_text(encoding="utf-8")
+        if side != f"{actual.sha256}  {name}\n":
+            problems.append(f"{sha256_name(name)} says {side.split(' ')[0].strip()!r}")
+        if a.get("path") != key_of(Kind.VERSIONED, version=str(v), file=name):
+            problems.append(f"manifest path is {a.get('path')!r}")
+        if problems:
+            raise KmError(f"{name}: hash {actual.sha256} does not match: {'; '.join(problems)}")
+    return Release(v, manifest, tuple(files[n] for n in names))

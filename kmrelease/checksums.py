@@ -1,0 +1,87 @@
+"""Stage: ``<binary>.sha256``, ``SHA256SUMS`` and ``manifest.json`` (SPEC §4)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .build import BuildInfo
+from .errors import KmError
+from .hashing import digest_file
+from .layout import MANIFEST, SUMS, sha256_name
+from .matrix import TARGETS, Target
+from .ui import Reporter
+from .urlspace import Kind, key_of
+
+SCHEMA = 1
+
+
+def sha256_line(hexdigest: str, name: str) -> str:
+    """One line in ``sha256sum -c`` format: hex, two spaces, name."""
+    return f"{hexdigest}  {name}\n"
+
+
+def manifest_document(info: BuildInfo, artifacts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "version": info.version,
+        "commit": info.commit,
+        "date": info.date,
+        "go": info.go,
+        "artifacts": artifacts,
+    }
+
+
+def render_manifest(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def _write_if_changed(path: Path, text: str) -> int:
+    data = text.encode()
+    if path.exists() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        return 0
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return len(data)
+
+
+def write_checksums(
+    dist: Path, reporter: Reporter, *, targets: Sequence[Target] = TARGETS, dry_run: bool = False
+) -> int:
+    """Write the checksum files and the manifest; return the bytes written (0: nothing changed)."""
+    info = BuildInfo.load(dist)
+    missing = [t.filename for t in targets if not (dist / t.filename).is_file()]
+    if missing:
+        raise KmError(
+            f"{dist} is incomplete: missing {', '.join(missing)} (run `inv build --version {dist.name}`)"
+        )
+    reporter.step(f"checksums and manifest for {info.version}")
+    artifacts: list[dict[str, Any]] = []
+    sums: dict[str, str] = {}
+    for t in targets:
+        d = digest_file(dist / t.filename)
+        sums[t.filename] = d.sha256
+        artifacts.append(
+            {
+                "os": t.os,
+                "arch": t.arch,
+                "name": t.filename,
+                "size": d.size,
+                "sha256": d.sha256,
+                "path": key_of(Kind.VERSIONED, version=info.version, file=t.filename),
+            }
+        )
+    outputs = {sha256_name(name): sha256_line(h, name) for name, h in sums.items()}
+    outputs[SUMS] = "".join(sha256_line(sums[n], n) for n in sorted(sums))
+    outputs[MANIFEST] = render_manifest(manifest_document(info, artifacts))
+    if dry_run:
+        for name in outputs:
+            reporter.info(f"would write {dist / name}")
+        return 0
+    written = sum(_write_if_changed(dist / name, text) for name, text in outputs.items())
+    reporter.info(f"{len(outputs)} files, {written} bytes rewritten")
+    return written

@@ -1,0 +1,50 @@
+"""The destination interface that the publishing algorithm (``publish.py``) is written against.
+
+Keys are origin keys of ``urlspace`` (``releases/v1.2.3/km-linux-amd64``). Every
+write is atomic at the key: a reader sees the old object or the whole new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..hashing import FileDigest
+from ..ui import Bar
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    md5: bytes | None  # None when the backend does not know it
+
+
+class Destination(Protocol):
+    label: str  # for messages: "local site /x/site", "Azure Storage account st..."
+
+    def check_writable(self) -> None:
+        """Raise a KmError unless writes can succeed (credentials, permissions). Changes nothing."""
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        """Size and MD5 of an object, or None when it does not exist."""
+
+    def read_bytes(self, key: str) -> bytes | None:
+        """A small object's content, or None when it does not exist."""
+
+    def upload(
+        self, key: str, path: Path, digest: FileDigest, headers: dict[str, str], *, overwrite: bool, bar: Bar
+    ) -> None:
+        """Stream a file to ``key``. Without ``overwrite`` an existing object is an error."""
+
+    def put_bytes(self, key: str, data: bytes, headers: dict[str, str]) -> None:
+        """Write a small object atomically, replacing it."""
+
+    def copy(self, src: str, dst: str, headers: dict[str, str]) -> None:
+        """Copy an object within the destination (server side where possible), replacing ``dst``."""
+
+    def list(self, prefix: str) -> list[str]:
+        """Keys under ``prefix`` (which ends with ``/``)."""
+
+    def delete(self, key: str) -> None:
+        """Remove an object (missing is fine)."""

@@ -1,0 +1,114 @@
+"""A local site directory laid out exactly like the blob containers (``<container>/<blob>``)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import KmError
+from ..hashing import CHUNK, FileDigest, digest_file
+from ..ui import Bar
+from .base import ObjectInfo
+
+
+class LocalSite:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.label = f"local site {root}"
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if not key or any(p in ("", ".", "..") for p in parts):
+            raise KmError(f"refusing unsafe key {key!r}")
+        return self.root.joinpath(*parts)
+
+    def check_writable(self) -> None:
+        probe = self.root
+        while not probe.exists():
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+        if not probe.is_dir():
+            raise KmError(f"site directory {self.root} is not writable: {probe} is not a directory")
+        try:
+            fd, name = tempfile.mkstemp(prefix=".km-probe-", dir=probe)
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise KmError(f"site directory {self.root} is not writable: {reason}") from None
+        os.close(fd)
+        os.unlink(name)
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        d = digest_file(path)
+        return ObjectInfo(d.size, d.md5)
+
+    def read_bytes(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def _atomic_write(self, path: Path, write: Callable[[BinaryIO], object]) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        except OSError as exc:
+            raise KmError(f"cannot write {path}: {os.strerror(exc.errno or errno.EIO)}") from None
+        try:
+            with os.fdopen(fd, "wb") as out:
+                write(out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def upload(
+        self, key: str, path: Path, digest: FileDigest, headers: dict[str, str], *, overwrite: bool, bar: Bar
+    ) -> None:
+        target = self._path(key)
+        if not overwrite and target.exists():
+            raise KmError(f"{key} already exists")
+
+        def write(out: BinaryIO) -> None:
+            with path.open("rb") as src:
+                while chunk := src.read(CHUNK):
+                    out.write(chunk)
+                    bar.advance(len(chunk))
+
+        self._atomic_write(target, write)
+
+    def put_bytes(self, key: str, data: bytes, headers: dict[str, str]) -> None:
+        self._atomic_write(self._path(key), lambda out: out.write(data))
+
+    def copy(self, src: str, dst: str, headers: dict[str, str]) -> None:
+        source = self._path(src)
+        self._atomic_write(self._path(dst), lambda out: _copy_into(source, out))
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix.rstrip("/"))
+        if not base.is_dir():
+            return []
+        return sorted(
+            f"{prefix}{p.relative_to(base).as_posix()}"
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        )
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+
+def _copy_into(source: Path, out: BinaryIO) -> None:
+    with source.open("rb") as src:
+        shutil.copyfileobj(src, out, CHUNK)

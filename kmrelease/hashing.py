@@ -1,0 +1,36 @@
+"""Streaming file hashes: files are never read whole."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    size: int
+    sha256: str  # hex
+    md5: bytes  # raw: what Azure stores as Content-MD5
+
+
+def digest_file(path: Path) -> FileDigest:
+    sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            sha.update(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+    return FileDigest(size, sha.hexdigest(), md5.digest())
+
+
+def digest_bytes(data: bytes) -> FileDigest:
+    return FileDigest(
+        len(data), hashlib.sha256(data).hexdigest(), hashlib.md5(data, usedforsecurity=False).digest()
+    )
+
+
+def sha256_file(path: Path) -> str:
+    return digest_file(path).sha256

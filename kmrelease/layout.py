@@ -1,0 +1,28 @@
+"""Where things live on disk: the repository, ``dist/<version>/``, the local site."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .config import ROOT
+
+DIST = ROOT / "dist"
+SCRIPTS = ROOT / "scripts"
+DEFAULT_SITE = ROOT / "site"
+BUILD_META = ".build"  # dist/<v>/.build/: stamps and build info, never published
+
+SUMS = "SHA256SUMS"
+MANIFEST = "manifest.json"
+
+
+def dist_dir(version: str, root: Path | None = None) -> Path:
+    return (root or DIST) / version
+
+
+def site_dir(site: str | None = None) -> Path:
+    return Path(site or os.environ.get("KM_SITE_DIR") or DEFAULT_SITE).absolute()
+
+
+def sha256_name(binary: str) -> str:
+    return binary + ".sha256"

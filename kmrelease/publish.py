@@ -1,0 +1,261 @@
+"""Stages: publish a release to a destination and make a version current (SPEC §6).
+
+Written once against :class:`~kmrelease.destinations.Destination`. The order is the
+safety argument: versioned files are uploaded and read back before anything
+public changes; ``latest/`` is filled before the version pointer moves; the
+version pointer (``meta/version``) is the commit point, ``meta/health`` follows;
+files ``latest/`` no longer needs are removed last. Every step skips what is
+already done, so re-running the same command after an interruption finishes
+the job.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .artifacts import Release, check_manifest, release_file_names
+from .destinations import Destination, ObjectInfo
+from .errors import KmError
+from .hashing import digest_bytes, digest_file
+from .layout import MANIFEST, SCRIPTS
+from .matrix import TARGETS
+from .ui import Reporter
+from .urlspace import Kind, headers_of, key_of
+from .version import Version, parse_version
+
+SCRIPT_FILES: tuple[tuple[Kind, str], ...] = ((Kind.INSTALL_SH, "install.sh"), (Kind.INSTALL_PS1, "install.ps1"))
+
+
+@dataclass
+class Outcome:
+    uploaded: list[str]
+    skipped: list[str]
+    bytes_uploaded: int = 0
+    promoted: bool = False
+    current: str | None = None
+    changed_public: bool = False  # whether anything a purge should refresh changed
+
+
+def _same(info: ObjectInfo | None, size: int, md5: bytes | None) -> bool:
+    return info is not None and info.size == size and (info.md5 is None or md5 is None or info.md5 == md5)
+
+
+def read_current(dest: Destination, reporter: Reporter | None = None) -> Version | None:
+    """The version ``meta/version`` names, or None when there is none yet."""
+    raw = dest.read_bytes(key_of(Kind.VERSION))
+    if raw is None:
+        return None
+    try:
+        return parse_version(raw.decode("utf-8", "replace").strip())
+    except KmError:
+        if reporter:
+            reporter.warn(f"{key_of(Kind.VERSION)} holds {raw[:40]!r}, not a version: it will be replaced")
+        return None
+
+
+def script_paths(scripts_dir: Path = SCRIPTS) -> list[tuple[Kind, Path]]:
+    out = []
+    for kind, name in SCRIPT_FILES:
+        path = scripts_dir / name
+        if not path.is_file():
+            raise KmError(f"install script {path} is missing")
+        out.append((kind, path))
+    return out
+
+
+def should_promote(version: Version, current: Version | None, *, requested: bool) -> tuple[bool, str]:
+    if requested:
+        return True, "promotion requested"
+    if version.is_prerelease:
+        return False, f"{version} is a pre-release: not made current (use --promote to make it current)"
+    if current is None:
+        return True, "first release on this destination"
+    if version >= current:
+        return True, f"{version} ≥ current {current}"
+    return False, f"current {current} is newer than {version}: not made current (`inv promote --version {version}`)"
+
+
+def publish_release(
+    release: Release,
+    dest: Destination,
+    reporter: Reporter,
+    *,
+    force: bool = False,
+    promote: bool = False,
+    dry_run: bool = False,
+    scripts_dir: Path = SCRIPTS,
+) -> Outcome:
+    v = str(release.version)
+    # 1. validate: nothing remote changes before every check has passed
+    reporter.step(f"validate {v} against {dest.label}")
+    dest.check_writable()
+    scripts = script_paths(scripts_dir)
+    todo, skipped, conflicts = [], [], []
+    for f in release.files:
+        key = key_of(Kind.VERSIONED, version=v, file=f.name)
+        info = dest.stat(key)
+        if info is None:
+            todo.append(f)
+        elif _same(info, f.digest.size, f.digest.md5):
+            skipped.append(f.name)
+        else:
+            conflicts.append(f)
+    if conflicts and not force:
+        names = ", ".join(key_of(Kind.VERSIONED, version=v, file=f.name) for f in conflicts)
+        raise KmError(f"{names}: already published with other content (versions are immutable; --force replaces)")
+    current = read_current(dest, reporter)
+    do_promote, why = should_promote(release.version, current, requested=promote)
+    outcome = Outcome(uploaded=[], skipped=skipped, current=str(current) if current else None)
+    todo += conflicts
+    reporter.info(f"{len(todo)} to upload, {len(skipped)} already there; {why}")
+    if dry_run:
+        for f in todo:
+            reporter.info(f"would upload {key_of(Kind.VERSIONED, version=v, file=f.name)} ({f.digest.size} bytes)")
+        reporter.info(f"would {'make ' + v + ' current' if do_promote else 'leave the current version as it is'}")
+        return outcome
+
+    # 2. upload the immutable versioned files
+    if todo:
+        reporter.step(f"upload {len(todo)} file(s) to releases/{v}/")
+        total = sum(f.digest.size for f in todo)
+        with reporter.progress(), reporter.bar(f"releases/{v}", total) as overall:
+            for f in todo:
+                key = key_of(Kind.VERSIONED, version=v, file=f.name)
+                with reporter.bar(f.name, f.digest.size) as bar:
+                    dest.upload(
+                        key, f.path, f.digest, headers_of(Kind.VERSIONED, f.name),
+                        overwrite=f in conflicts, bar=_Tee(bar, overall),
+                    )
+                outcome.uploaded.append(f.name)
+                outcome.bytes_uploaded += f.digest.size
+
+    # 3. read back everything before going on
+    reporter.step("read back the versioned files")
+    for f in release.files:
+        key = key_of(Kind.VERSIONED, version=v, file=f.name)
+        info = dest.stat(key)
+        if not _same(info, f.digest.size, f.digest.md5):
+            raise KmError(f"{key}: read back {info} does not match the local file ({f.digest.size} bytes)")
+
+    # 4. install scripts, then latest/ and the version pointer
+    outcome.changed_public |= publish_scripts(dest, scripts, reporter)
+    if do_promote:
+        files = {f.name: ObjectInfo(f.digest.size, f.digest.md5) for f in release.files}
+        outcome.changed_public |= make_current(dest, release.version, files, reporter)
+        outcome.promoted = True
+        outcome.current = v
+    else:
+        reporter.info(why)
+    return outcome
+
+
+class _Tee:
+    def __init__(self, *bars: object) -> None:
+        self._bars = bars
+
+    def advance(self, amount: int) -> None:
+        for b in self._bars:
+            b.advance(amount)  # type: ignore[attr-defined]
+
+
+def publish_scripts(dest: Destination, scripts: Iterable[tuple[Kind, Path]], reporter: Reporter) -> bool:
+    changed = False
+    for kind, path in scripts:
+        key = key_of(kind)
+        d = digest_file(path)
+        if _same(dest.stat(key), d.size, d.md5):
+            continue
+        reporter.info(f"publish {path.name} → {key}")
+        dest.upload(key, path, d, headers_of(kind, path.name), overwrite=True, bar=_Tee())
+        changed = True
+    return changed
+
+
+def make_current(
+    dest: Destination, version: Version, files: dict[str, ObjectInfo], reporter: Reporter
+) -> bool:
+    """Mirror ``releases/<v>/`` into ``latest/``, then move the version pointer, then prune."""
+    v = str(version)
+    changed = False
+    reporter.step(f"make {v} current on {dest.label}")
+    for name, info in files.items():
+        dst = key_of(Kind.LATEST, file=name)
+        if _same(dest.stat(dst), info.size, info.md5):
+            continue
+        dest.copy(key_of(Kind.VERSIONED, version=v, file=name), dst, headers_of(Kind.LATEST, name))
+        changed = True
+    for name, info in files.items():
+        dst = key_of(Kind.LATEST, file=name)
+        if not _same(dest.stat(dst), info.size, info.md5):
+            raise KmError(f"{dst}: copy of {v} did not arrive intact; the version pointer was not moved")
+    # the commit point
+    pointer = f"{v}\n".encode()
+    if dest.read_bytes(key_of(Kind.VERSION)) != pointer:
+        dest.put_bytes(key_of(Kind.VERSION), pointer, headers_of(Kind.VERSION))
+        changed = True
+        reporter.info(f"{key_of(Kind.VERSION)} → {v}")
+    health_raw = dest.read_bytes(key_of(Kind.HEALTH))
+    try:
+        health = json.loads(health_raw or b"{}")
+    except ValueError:
+        health = {}
+    if not isinstance(health, dict) or health.get("version") != v or health.get("status") != "ok":
+        doc = {"status": "ok", "version": v, "published_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        dest.put_bytes(key_of(Kind.HEALTH), (json.dumps(doc) + "\n").encode(), headers_of(Kind.HEALTH))
+        changed = True
+    latest_prefix = key_of(Kind.LATEST, file="")
+    for key in dest.list(latest_prefix):
+        if key[len(latest_prefix) :] not in files:
+            dest.delete(key)
+            changed = True
+    return changed
+
+
+def promote_version(
+    dest: Destination,
+    version: Version,
+    reporter: Reporter,
+    *,
+    dry_run: bool = False,
+    scripts_dir: Path = SCRIPTS,
+) -> Outcome:
+    """Make an already published version current (rollback or pre-release promotion)."""
+    v = str(version)
+    reporter.step(f"validate releases/{v}/ on {dest.label}")
+    dest.check_writable()
+    scripts = script_paths(scripts_dir)
+    raw = dest.read_bytes(key_of(Kind.VERSIONED, version=v, file=MANIFEST))
+    if raw is None:
+        raise KmError(f"{v} was never published to {dest.label} (no releases/{v}/{MANIFEST})")
+    try:
+        manifest = json.loads(raw)
+    except ValueError:
+        raise KmError(f"releases/{v}/{MANIFEST} on {dest.label} is not valid JSON") from None
+    arts = {a["name"]: a for a in check_manifest(manifest, version)}
+    names = release_file_names([t.filename for t in TARGETS])
+    files: dict[str, ObjectInfo] = {}
+    missing = []
+    for name in names:
+        info = dest.stat(key_of(Kind.VERSIONED, version=v, file=name))
+        if info is None or (name in arts and info.size != arts[name]["size"]):
+            missing.append(name)
+        elif name == MANIFEST:
+            files[name] = ObjectInfo(len(raw), digest_bytes(raw).md5)
+        else:
+            files[name] = info
+    if missing:
+        raise KmError(f"releases/{v}/ on {dest.label} is incomplete ({', '.join(missing)}): not promoted")
+    current = read_current(dest, reporter)
+    outcome = Outcome(uploaded=[], skipped=names, current=str(current) if current else None)
+    reporter.info(f"current version: {current or 'none'}")
+    if dry_run:
+        reporter.info(f"would make {v} current")
+        return outcome
+    outcome.changed_public |= publish_scripts(dest, scripts, reporter)
+    outcome.changed_public |= make_current(dest, version, files, reporter)
+    outcome.promoted, outcome.current = True, v
+    return outcome
