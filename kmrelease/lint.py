@@ -1,0 +1,78 @@
+"""Non-Python lint checks, run by ``nox -s lint`` as ``python -m kmrelease.lint all``.
+
+Each check is a function registered in CHECKS; it raises KmError with one line on failure.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+
+from .config import ROOT
+from .errors import KmError
+from .gotool import find_go
+
+CHECKS: dict[str, Callable[[], None]] = {}
+
+
+def check(name: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    def register(fn: Callable[[], None]) -> Callable[[], None]:
+        CHECKS[name] = fn
+        return fn
+
+    return register
+
+
+def _run(cmd: list[str], what: str, **kwargs: object) -> str:
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    out = (proc.stdout or "") + (proc.stderr or "")
+    if proc.returncode != 0:
+        sys.stderr.write(out)
+        raise KmError(f"{what} failed")
+    return str(out)
+
+
+def _need(tool: str) -> str:
+    path = shutil.which(tool)
+    if not path:
+        raise KmError(f"{tool} is not installed (`.ci/run` installs it with apt-get)")
+    return path
+
+
+@check("shellcheck")
+def shellcheck() -> None:
+    scripts = sorted(str(p) for p in (ROOT / "scripts").glob("*.sh")) + [str(ROOT / "dev"), str(ROOT / ".ci" / "run")]
+    _run([_need("shellcheck"), "-s", "sh", *[s for s in scripts if s.endswith(".sh")]], "shellcheck (sh)")
+    _run([_need("shellcheck"), "-s", "bash", *[s for s in scripts if not s.endswith(".sh")]], "shellcheck (bash)")
+
+
+@check("go")
+def go_checks() -> None:
+    go = find_go()
+    env = go.env(CGO_ENABLED="0")
+    out = _run([str(go.gofmt), "-l", "."], "gofmt")
+    if out.strip():
+        raise KmError(f"gofmt would reformat: {' '.join(out.split())}")
+    _run([str(go.go), "vet", "./..."], "go vet", env=env)
+
+
+def main(argv: list[str]) -> int:
+    names = list(CHECKS) if not argv or argv == ["all"] else argv
+    failed = 0
+    for name in names:
+        if name not in CHECKS:
+            print(f"unknown check {name!r}: one of {', '.join(CHECKS)}", file=sys.stderr)
+            return 2
+        try:
+            CHECKS[name]()
+            print(f"lint {name}: ok", file=sys.stderr)
+        except KmError as exc:
+            print(f"lint {name}: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
