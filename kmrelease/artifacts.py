@@ -62,7 +62,9 @@ def check_manifest(doc: Any, version: Version) -> list[dict[str, Any]]:
     if sorted(n for n in names if isinstance(n, str)) != sorted(expected) or len(names) != len(arts):
         missing = sorted(set(expected) - set(names))
         extra = sorted(str(n) for n in set(names) - set(expected))
-        raise KmError(f"manifest.json: artifacts differ from the matrix (missing {missing}, unexpected {extra})")
+        raise KmError(
+            f"manifest.json: artifacts differ from the matrix (missing {missing}, unexpected {extra})"
+        )
     for a in arts:
         t = BY_FILENAME[a["name"]]
         if (a.get("os"), a.get("arch")) != (t.os, t.arch):

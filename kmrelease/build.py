@@ -66,7 +66,9 @@ class BuildInfo:
             data = json.loads(path.read_text(encoding="utf-8"))
             return cls(**data)
         except (OSError, ValueError, TypeError):
-            raise KmError(f"{dist} has no build information: run `inv build --version {dist.name}` first") from None
+            raise KmError(
+                f"{dist} has no build information: run `inv build --version {dist.name}` first"
+            ) from None
 
 
 @dataclass(frozen=True)

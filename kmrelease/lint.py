@@ -43,9 +43,16 @@ def _need(tool: str) -> str:
 
 @check("shellcheck")
 def shellcheck() -> None:
-    scripts = sorted(str(p) for p in (ROOT / "scripts").glob("*.sh")) + [str(ROOT / "dev"), str(ROOT / ".ci" / "run")]
+    scripts = [
+        *sorted(str(p) for p in (ROOT / "scripts").glob("*.sh")),
+        str(ROOT / "dev"),
+        str(ROOT / ".ci" / "run"),
+    ]
     _run([_need("shellcheck"), "-s", "sh", *[s for s in scripts if s.endswith(".sh")]], "shellcheck (sh)")
-    _run([_need("shellcheck"), "-s", "bash", *[s for s in scripts if not s.endswith(".sh")]], "shellcheck (bash)")
+    _run(
+        [_need("shellcheck"), "-s", "bash", *[s for s in scripts if not s.endswith(".sh")]],
+        "shellcheck (bash)",
+    )
 
 
 @check("go")

@@ -27,7 +27,10 @@ from .ui import Reporter
 from .urlspace import Kind, headers_of, key_of
 from .version import Version, parse_version
 
-SCRIPT_FILES: tuple[tuple[Kind, str], ...] = ((Kind.INSTALL_SH, "install.sh"), (Kind.INSTALL_PS1, "install.ps1"))
+SCRIPT_FILES: tuple[tuple[Kind, str], ...] = (
+    (Kind.INSTALL_SH, "install.sh"),
+    (Kind.INSTALL_PS1, "install.ps1"),
+)
 
 
 @dataclass
@@ -76,7 +79,10 @@ def should_promote(version: Version, current: Version | None, *, requested: bool
         return True, "first release on this destination"
     if version >= current:
         return True, f"{version} ≥ current {current}"
-    return False, f"current {current} is newer than {version}: not made current (`inv promote --version {version}`)"
+    return (
+        False,
+        f"current {current} is newer than {version}: not made current (`inv promote --version {version}`)",
+    )
 
 
 def publish_release(
@@ -106,7 +112,9 @@ def publish_release(
             conflicts.append(f)
     if conflicts and not force:
         names = ", ".join(key_of(Kind.VERSIONED, version=v, file=f.name) for f in conflicts)
-        raise KmError(f"{names}: already published with other content (versions are immutable; --force replaces)")
+        raise KmError(
+            f"{names}: already published with other content (versions are immutable; --force replaces)"
+        )
     current = read_current(dest, reporter)
     do_promote, why = should_promote(release.version, current, requested=promote)
     outcome = Outcome(uploaded=[], skipped=skipped, current=str(current) if current else None)
@@ -114,8 +122,12 @@ def publish_release(
     reporter.info(f"{len(todo)} to upload, {len(skipped)} already there; {why}")
     if dry_run:
         for f in todo:
-            reporter.info(f"would upload {key_of(Kind.VERSIONED, version=v, file=f.name)} ({f.digest.size} bytes)")
-        reporter.info(f"would {'make ' + v + ' current' if do_promote else 'leave the current version as it is'}")
+            reporter.info(
+                f"would upload {key_of(Kind.VERSIONED, version=v, file=f.name)} ({f.digest.size} bytes)"
+            )
+        reporter.info(
+            f"would {'make ' + v + ' current' if do_promote else 'leave the current version as it is'}"
+        )
         return outcome
 
     # 2. upload the immutable versioned files
@@ -127,8 +139,12 @@ def publish_release(
                 key = key_of(Kind.VERSIONED, version=v, file=f.name)
                 with reporter.bar(f.name, f.digest.size) as bar:
                     dest.upload(
-                        key, f.path, f.digest, headers_of(Kind.VERSIONED, f.name),
-                        overwrite=f in conflicts, bar=_Tee(bar, overall),
+                        key,
+                        f.path,
+                        f.digest,
+                        headers_of(Kind.VERSIONED, f.name),
+                        overwrite=f in conflicts,
+                        bar=_Tee(bar, overall),
                     )
                 outcome.uploaded.append(f.name)
                 outcome.bytes_uploaded += f.digest.size

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
 BINARY = "application/octet-stream"
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     INSTALL_SH = "install_sh"
     INSTALL_PS1 = "install_ps1"
     VERSION = "version"
@@ -58,9 +58,7 @@ OBJECTS: tuple[ObjectClass, ...] = (
     ObjectClass(Kind.INSTALL_PS1, "install/install.ps1", "public, max-age=600", TEXT, 600),
     ObjectClass(Kind.VERSION, "meta/version", "public, max-age=300", TEXT, 300),
     ObjectClass(Kind.HEALTH, "meta/health", "no-cache", JSON, None),
-    ObjectClass(
-        Kind.VERSIONED, "releases/{version}/{file}", "public, max-age=86400, immutable", None, 86400
-    ),
+    ObjectClass(Kind.VERSIONED, "releases/{version}/{file}", "public, max-age=86400, immutable", None, 86400),
     ObjectClass(Kind.LATEST, "releases/latest/{file}", "public, max-age=86400", None, 86400),
 )
 

@@ -1,0 +1,136 @@
+"""The pipeline: build → checksums → publish → promote → purge → verify, and its parts for tasks."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .artifacts import load_release
+from .build import build
+from .checksums import write_checksums
+from .config import ReleaseConfig, load_config
+from .destinations import Destination
+from .destinations.local import LocalSite
+from .errors import KmError
+from .layout import dist_dir, site_dir
+from .matrix import TARGETS
+from .publish import Outcome, promote_version, publish_release
+from .serve import SiteBackend, running
+from .ui import Reporter
+from .verify import verify
+from .version import Version
+
+DESTINATIONS = ("local", "azure")
+
+
+def open_destination(dest: str, site: str | None, config: ReleaseConfig, reporter: Reporter) -> Destination:
+    if dest == "local":
+        return LocalSite(site_dir(site))
+    if dest == "azure":
+        from .destinations.azure import AzureBlobDestination
+
+        return AzureBlobDestination.from_environment(config, reporter)
+    raise KmError(f"unknown destination {dest!r}: expected one of {', '.join(DESTINATIONS)}")
+
+
+def public_base_url(config: ReleaseConfig, explicit: str | None = None) -> str | None:
+    return explicit or os.environ.get("KM_BASE_URL") or config.public_base_url or None
+
+
+@dataclass(frozen=True)
+class ReleaseRequest:
+    version: Version
+    dest: str = "local"
+    site: str | None = None
+    dry_run: bool = False
+    skip_purge: bool = False
+    force: bool = False
+    promote: bool = False
+    prebuilt: Path | None = None
+    check_reproducible: bool = False
+
+
+def after_publish(
+    outcome: Outcome,
+    dest: Destination,
+    req_dest: str,
+    config: ReleaseConfig,
+    reporter: Reporter,
+    *,
+    skip_purge: bool,
+    version: Version,
+) -> None:
+    """Steps 5 and 6: purge the CDN, then verify through the public URL."""
+    if skip_purge:
+        reporter.info("CDN purge skipped (--skip-purge): run `inv purge` to refresh the edge")
+    elif req_dest == "local":
+        reporter.info("no CDN in front of a local site: nothing to purge")
+    elif outcome.changed_public:
+        from . import cdn
+
+        cdn.purge(config, reporter)
+    else:
+        reporter.info("nothing public changed: no CDN purge needed")
+    if isinstance(dest, LocalSite):
+        # The local edge is the CDN of a local site: verify through it over real HTTP.
+        with running(SiteBackend(dest.root)) as url:
+            verify(url, reporter, version=str(version))
+        return
+    base = public_base_url(config)
+    if base:
+        verify(base, reporter, version=str(version))
+    else:
+        reporter.info("no public base URL configured: verification through the CDN skipped")
+
+
+def release(req: ReleaseRequest, reporter: Reporter) -> Outcome:
+    """Everything from source to a verified, current release."""
+    config = load_config()
+    dest = open_destination(req.dest, req.site, config, reporter)
+    dist = dist_dir(str(req.version))
+    if req.prebuilt is not None:
+        from .prebuilt import assemble
+
+        dist = assemble(
+            req.prebuilt,
+            req.version,
+            reporter,
+            dry_run=req.dry_run,
+            check_reproducible=req.check_reproducible,
+        )
+    else:
+        if req.check_reproducible:
+            raise KmError(
+                "--check-reproducible compares a --prebuilt directory with a local build: give --prebuilt"
+            )
+        build(req.version, TARGETS, reporter, dry_run=req.dry_run)
+    if req.dry_run and not (dist / "manifest.json").exists():
+        reporter.info(f"would write checksums and manifest.json in {dist}, then publish to {dest.label}")
+        dest.check_writable()
+        return Outcome(uploaded=[], skipped=[])
+    write_checksums(dist, reporter, dry_run=req.dry_run)
+    rel = load_release(dist, req.version)
+    outcome = publish_release(rel, dest, reporter, force=req.force, promote=req.promote, dry_run=req.dry_run)
+    if req.dry_run:
+        return outcome
+    after_publish(outcome, dest, req.dest, config, reporter, skip_purge=req.skip_purge, version=req.version)
+    moved = f"{req.version} is current" if outcome.promoted else f"current stays {outcome.current or 'unset'}"
+    reporter.step(
+        f"released {req.version} to {dest.label}: {len(outcome.uploaded)} uploaded "
+        f"({outcome.bytes_uploaded} bytes), {len(outcome.skipped)} unchanged; {moved}"
+    )
+    return outcome
+
+
+def promote(
+    version: Version, dest_name: str, site: str | None, reporter: Reporter, *, skip_purge: bool, dry_run: bool
+) -> Outcome:
+    config = load_config()
+    dest = open_destination(dest_name, site, config, reporter)
+    outcome = promote_version(dest, version, reporter, dry_run=dry_run)
+    if dry_run:
+        return outcome
+    after_publish(outcome, dest, dest_name, config, reporter, skip_purge=skip_purge, version=version)
+    reporter.step(f"{version} is current on {dest.label}")
+    return outcome

@@ -1,0 +1,191 @@
+"""The local edge: the routes and headers of SPEC §5 in front of a site or a blob endpoint.
+
+Both backends answer by origin key (``urlspace.resolve``), so this server, the
+publishers and Front Door share one mapping. A site backend takes the headers
+from the URL-space table; an origin backend relays those stored on the blobs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import IO, Protocol, cast
+from urllib.parse import urlsplit
+
+import requests
+
+from .errors import KmError
+from .urlspace import resolve
+
+RELAYED = ("Content-Type", "Cache-Control", "Content-Length", "Content-MD5", "ETag", "Last-Modified")
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: IO[bytes] | None = None
+    closers: list[object] = field(default_factory=list)
+
+
+class Backend(Protocol):
+    def fetch(self, key: str, resolved_headers: dict[str, str], *, head: bool) -> Answer | None:
+        """The object at ``key``, or None when there is none."""
+
+
+class SiteBackend:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def fetch(self, key: str, resolved_headers: dict[str, str], *, head: bool) -> Answer | None:
+        path = self.root.joinpath(*key.split("/"))
+        try:
+            fh = path.open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+        size = path.stat().st_size
+        headers = {**resolved_headers, "Content-Length": str(size)}
+        if head:
+            fh.close()
+            return Answer(200, headers)
+        return Answer(200, headers, fh)
+
+
+class OriginBackend:
+    """Relay a blob endpoint (``http://127.0.0.1:10000/devstoreaccount1``, ``https://x.blob.core.windows.net``)."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin.rstrip("/")
+        self._local = threading.local()
+
+    @property
+    def _session(self) -> requests.Session:
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = self._local.session = requests.Session()
+        return s
+
+    def fetch(self, key: str, resolved_headers: dict[str, str], *, head: bool) -> Answer | None:
+        url = f"{self.origin}/{key}"
+        try:
+            resp = self._session.request("HEAD" if head else "GET", url, stream=True, timeout=30)
+        except requests.RequestException:
+            return Answer(502, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"})
+        if resp.status_code == 404:
+            resp.close()
+            return None
+        if resp.status_code != 200:
+            resp.close()
+            return Answer(502, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"})
+        headers = {h: resp.headers[h] for h in RELAYED if h in resp.headers}
+        if head:
+            resp.close()
+            return Answer(200, headers)
+        body = cast(IO[bytes], resp.raw)
+        return Answer(200, headers, body, [resp])
+
+
+def _handler(backend: Backend) -> type[BaseHTTPRequestHandler]:
+    class EdgeHandler(BaseHTTPRequestHandler):
+        server_version = "km-edge"
+        sys_version = ""
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _answer(self, head: bool) -> None:
+            path = urlsplit(self.path).path
+            resolved = resolve(path)
+            answer = backend.fetch(resolved.key, resolved.headers, head=head) if resolved else None
+            if answer is None:
+                answer = Answer(
+                    404, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
+                )
+                body = b"not found\n"
+                answer.headers["Content-Length"] = str(len(body))
+                self._send(answer, head, body)
+                return
+            self._send(answer, head, None)
+
+        def _send(self, answer: Answer, head: bool, small: bytes | None) -> None:
+            if answer.status >= 500 and small is None:
+                small = b"bad gateway\n"
+                answer.headers["Content-Length"] = str(len(small))
+            self.send_response(answer.status)
+            for k, v in answer.headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            try:
+                if not head:
+                    if small is not None:
+                        self.wfile.write(small)
+                    elif answer.body is not None:
+                        shutil.copyfileobj(answer.body, self.wfile, 1 << 16)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+            finally:
+                if answer.body is not None:
+                    answer.body.close()
+                for c in answer.closers:
+                    c.close()  # type: ignore[attr-defined]
+
+        def do_GET(self) -> None:
+            self._answer(head=False)
+
+        def do_HEAD(self) -> None:
+            self._answer(head=True)
+
+        def _refuse(self) -> None:
+            body = b"method not allowed\n"
+            self.send_response(405)
+            self.send_header("Allow", "GET, HEAD")
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
+
+    return EdgeHandler
+
+
+def make_server(backend: Backend, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    try:
+        server = ThreadingHTTPServer((host, port), _handler(backend))
+    except OSError as exc:
+        raise KmError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    server.daemon_threads = True
+    return server
+
+
+def backend_for(site: Path | None, origin: str | None) -> Backend:
+    if site is not None and origin:
+        raise KmError("give either --site or --origin, not both")
+    if origin:
+        if not origin.startswith(("http://", "https://")):
+            raise KmError(f"--origin must be an http(s) URL of a blob endpoint, not {origin!r}")
+        return OriginBackend(origin)
+    assert site is not None
+    if not site.is_dir():
+        raise KmError(f"site directory {site} does not exist: run `inv release` first")
+    return SiteBackend(site)
+
+
+@contextmanager
+def running(backend: Backend, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve in a background thread; yields the base URL."""
+    server = make_server(backend, host, port)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        h, p = str(server.server_address[0]), server.server_address[1]
+        yield f"http://{h if ':' not in h else f'[{h}]'}:{p}"
+    finally:
+        server.shutdown()
+        server.server_close()

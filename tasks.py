@@ -1,0 +1,199 @@
+"""Invoke tasks of the km release system (SPEC §7). Thin: flags and help; the work is in kmrelease."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.tasks import task
+
+from kmrelease.errors import KmError
+from kmrelease.ui import Reporter
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def expected_failures(fn: F) -> F:
+    """Print an expected failure as one line on stderr and exit non-zero; no traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KmError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            print("error: interrupted; re-run the same command to finish", file=sys.stderr)
+            raise SystemExit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(v: str | None) -> Any:
+    from kmrelease.version import parse_version
+
+    return parse_version(v)
+
+
+@task(
+    help={
+        "version": "release version, e.g. v1.2.3",
+        "targets": "comma list like linux/amd64,darwin/arm64",
+        "dry_run": "print the plan, build nothing",
+    }
+)
+@expected_failures
+def build(c: Context, version: str = "", targets: str = "", dry_run: bool = False) -> None:
+    """Cross-compile km into dist/<version>/ and check every binary."""
+    from kmrelease.build import build as run_build
+    from kmrelease.matrix import parse_targets
+
+    v = _version(version)
+    run_build(v, parse_targets(targets), Reporter(), dry_run=dry_run)
+
+
+@task(help={"version": "release version", "dry_run": "print what would be written"})
+@expected_failures
+def checksums(c: Context, version: str = "", dry_run: bool = False) -> None:
+    """Write <binary>.sha256, SHA256SUMS and manifest.json in dist/<version>/."""
+    from kmrelease.checksums import write_checksums
+    from kmrelease.layout import dist_dir
+
+    v = _version(version)
+    write_checksums(dist_dir(str(v)), Reporter(), dry_run=dry_run)
+
+
+@task(
+    help={
+        "version": "release version, e.g. v1.2.3",
+        "dest": "local (default) or azure",
+        "site": "local site directory (default: $KM_SITE_DIR or site/)",
+        "dry_run": "validate and print the plan; change nothing",
+        "skip_purge": "do not purge the CDN",
+        "force": "replace versioned files that differ (versions are otherwise immutable)",
+        "promote": "make a pre-release current",
+        "prebuilt": "assemble the release from binaries built elsewhere (a directory)",
+        "check_reproducible": "with --prebuilt: rebuild locally and require identical bytes",
+    }
+)
+@expected_failures
+def release(
+    c: Context,
+    version: str = "",
+    dest: str = "local",
+    site: str = "",
+    dry_run: bool = False,
+    skip_purge: bool = False,
+    force: bool = False,
+    promote: bool = False,
+    prebuilt: str = "",
+    check_reproducible: bool = False,
+) -> None:
+    """Build, checksum, publish, promote, purge and verify a release."""
+    from kmrelease.release import ReleaseRequest
+    from kmrelease.release import release as run_release
+
+    req = ReleaseRequest(
+        _version(version),
+        dest=dest,
+        site=site or None,
+        dry_run=dry_run,
+        skip_purge=skip_purge,
+        force=force,
+        promote=promote,
+        prebuilt=Path(prebuilt) if prebuilt else None,
+        check_reproducible=check_reproducible,
+    )
+    run_release(req, Reporter())
+
+
+@task(
+    help={
+        "version": "an already published version",
+        "dest": "local (default) or azure",
+        "site": "local site directory",
+        "skip_purge": "do not purge the CDN",
+        "dry_run": "print the plan; change nothing",
+    }
+)
+@expected_failures
+def promote(
+    c: Context,
+    version: str = "",
+    dest: str = "local",
+    site: str = "",
+    skip_purge: bool = False,
+    dry_run: bool = False,
+) -> None:
+    """Make an already published version current (rollback)."""
+    from kmrelease.release import promote as run_promote
+
+    run_promote(_version(version), dest, site or None, Reporter(), skip_purge=skip_purge, dry_run=dry_run)
+
+
+@task(help={"dry_run": "print the paths and domains; purge nothing"})
+@expected_failures
+def purge(c: Context, dry_run: bool = False) -> None:
+    """Purge the CDN paths of SPEC §6 (Azure Front Door from build/release.toml)."""
+    from kmrelease import cdn
+    from kmrelease.config import load_config
+
+    cdn.purge(load_config(), Reporter(), dry_run=dry_run)
+
+
+@task(
+    help={
+        "base_url": "public base URL (default: $KM_BASE_URL, else the configured one)",
+        "version": "version to check (default: the current one)",
+    }
+)
+@expected_failures
+def verify(c: Context, base_url: str = "", version: str = "") -> None:
+    """Check /health, /version and every artifact's hash through the public URL."""
+    from kmrelease.config import load_config
+    from kmrelease.release import public_base_url
+    from kmrelease.verify import verify as run_verify
+
+    base = public_base_url(load_config(), base_url or None)
+    if not base:
+        raise KmError(
+            "no base URL: pass --base-url, set KM_BASE_URL, or set public_base_url in build/release.toml"
+        )
+    if version:
+        _version(version)
+    run_verify(base, Reporter(), version=version or None)
+
+
+@task(
+    help={
+        "site": "site directory to serve (default: $KM_SITE_DIR or site/)",
+        "origin": "blob endpoint to front instead, e.g. http://127.0.0.1:10000/devstoreaccount1",
+        "host": "address to listen on (default 127.0.0.1)",
+        "port": "port (default 8080; 0 picks one)",
+    }
+)
+@expected_failures
+def serve(c: Context, site: str = "", origin: str = "", host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Serve the public URL space of SPEC §5 from a local site or in front of a blob endpoint."""
+    from kmrelease.layout import site_dir
+    from kmrelease.serve import backend_for, make_server
+
+    backend = backend_for(None if origin else site_dir(site or None), origin or None)
+    server = make_server(backend, host, port)
+    h, p = str(server.server_address[0]), server.server_address[1]
+    print(f"serving {origin or site_dir(site or None)} on http://{h}:{p}/ (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+ns = Collection(build, checksums, release, promote, purge, verify, serve)

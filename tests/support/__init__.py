@@ -1,0 +1,1 @@
+"""Test support: real protocol peers and shared fixtures' helpers."""
