@@ -1,0 +1,555 @@
+"""Azure Blob Storage: origin key ``<container>/<blob>`` → container + blob name.
+
+The blob layout is the table of :mod:`kmrelease.urlspace` (one container per
+first path segment of an origin key); Front Door and ``inv serve --origin``
+implement its inverse. Every blob carries the Content-Type and Cache-Control of
+SPEC §5 and an explicit Content-MD5, so any edge relays them unchanged.
+
+Credentials come from the environment: ``AZURE_STORAGE_CONNECTION_STRING`` when
+set (Azurite, an account key or a SAS), otherwise ``DefaultAzureCredential`` with
+the account URL of ``build/release.toml``. No secret (account key, SAS, connection
+string) ever reaches output, logs or exception text: every SDK failure becomes a
+one-line :class:`~kmrelease.errors.KmError` run through :meth:`_redact`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.storage.blob import (
+    BlobClient,
+    BlobSasPermissions,
+    BlobServiceClient,
+    ContentSettings,
+    ExponentialRetry,
+    PublicAccess,
+    UserDelegationKey,
+    generate_blob_sas,
+)
+
+from ..config import ReleaseConfig
+from ..errors import KmError
+from ..hashing import FileDigest
+from ..ui import Bar, Reporter
+from ..urlspace import CONTAINERS, Kind, public_path, resolve
+from .base import ObjectInfo
+
+CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
+NO_CREDENTIALS = (
+    "no Azure Storage credentials: set AZURE_STORAGE_CONNECTION_STRING (Azurite, account key or SAS), "
+    "or set [azure] storage_account in build/release.toml and sign in for DefaultAzureCredential "
+    "(az login, a managed identity, or AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET)"
+)
+
+BLOCK = 4 * 1024 * 1024  # bytes per request: memory per upload is max_concurrency × BLOCK
+_SECRET_PATTERNS = (
+    re.compile(r"(?i)(AccountKey=)[^;\s]+"),
+    re.compile(r"(?i)(SharedAccessSignature=)[^;\s]+"),
+    re.compile(r"(?i)([?&;]sig=)[^&;\s'\"]+"),
+    re.compile(r"(?i)(Authorization:?\s*(?:SharedKey|Bearer)\s+)[^\s'\"]+"),
+)
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """The SDK retry policy: exponential backoff on 408, 500, 503…, timeouts and connection resets."""
+
+    total: int = 6
+    initial_backoff: float = 1.0
+    increment_base: float = 2.0
+    jitter: float = 0.5
+    connection_timeout: float = 20.0
+    read_timeout: float = 120.0
+
+
+class _Backoff(ExponentialRetry):
+    """``ExponentialRetry`` with sub-second backoff (tests) and a small jitter."""
+
+    def __init__(self, settings: RetrySettings) -> None:
+        super().__init__(
+            initial_backoff=0,
+            increment_base=0,
+            retry_total=settings.total,
+            random_jitter_range=0,
+            retry_connect=settings.total,
+            retry_read=settings.total,
+            retry_status=settings.total,
+        )
+        self._settings = settings
+
+    def get_backoff_time(self, settings: dict[str, Any]) -> float:
+        s = self._settings
+        count = int(settings["count"])
+        backoff = s.initial_backoff + (0.0 if count == 0 else s.increment_base**count)
+        low = max(0.0, backoff - s.jitter)
+        return random.uniform(low, backoff + s.jitter)
+
+
+def _client_options(retry: RetrySettings) -> dict[str, Any]:
+    return {
+        "retry_policy": _Backoff(retry),
+        "connection_timeout": retry.connection_timeout,
+        "read_timeout": retry.read_timeout,
+        "max_single_put_size": BLOCK,
+        "max_block_size": BLOCK,
+        "logging_enable": False,
+    }
+
+
+def _parse_connection_string(conn: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in conn.strip().rstrip(";").split(";"):
+        k, sep, v = part.partition("=")
+        if sep:
+            out[k.strip().lower()] = v.strip()
+    return out
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _mutable_headers(key: str) -> dict[str, str] | None:
+    """The headers urlspace stores on a mutable object (not ``releases/<v>/``), else None."""
+    try:
+        resolved = resolve(public_path(key))
+    except ValueError:
+        return None
+    if resolved is None or resolved.kind is Kind.VERSIONED:
+        return None
+    return resolved.headers
+
+
+class _Progress:
+    """Turn the SDK's cumulative ``progress_hook(current, total)`` into ``bar.advance`` deltas."""
+
+    def __init__(self, bar: Bar) -> None:
+        self._bar, self._done, self._lock = bar, 0, threading.Lock()
+
+    def __call__(self, current: int, total: int | None) -> None:
+        with self._lock:
+            delta = current - self._done
+            if delta > 0:
+                self._done = current
+                self._bar.advance(delta)
+
+    def finish(self, size: int) -> None:
+        self(size, size)
+
+
+class _HashingReader:
+    """A file wrapper that hashes what the SDK reads, to prove the bytes sent are the bytes hashed."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._pos = 0
+        self.sequential = True  # false once the SDK seeks: then the hash proves nothing
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read(size)
+        if self.sequential:
+            self._md5.update(data)
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        pos = self._fh.seek(offset, whence)
+        if pos != self._pos:
+            self.sequential = False
+        self._pos = pos
+        return pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seekable(self) -> bool:
+        return True
+
+    def digest(self) -> bytes | None:
+        return self._md5.digest() if self.sequential else None
+
+
+class AzureBlobDestination:
+    """The :class:`~kmrelease.destinations.Destination` of one storage account."""
+
+    def __init__(
+        self,
+        service: BlobServiceClient,
+        *,
+        label: str,
+        secrets: tuple[str, ...] = (),
+        token_credential: bool = False,
+        create_containers: bool = False,
+        reporter: Reporter | None = None,
+        max_concurrency: int = 4,
+        copy_timeout: float = 600.0,
+    ) -> None:
+        self.service = service
+        self.label = label
+        self.max_concurrency = max_concurrency
+        self.copy_timeout = copy_timeout
+        self.create_containers = create_containers
+        self._reporter = reporter
+        self._secrets: list[str] = [s for s in secrets if s]
+        self._token_credential = token_credential
+        self._delegation: tuple[UserDelegationKey, datetime] | None = None
+        self._checked: set[str] = set()
+        self._missing: set[str] = set()
+        self._lock = threading.Lock()
+
+    # construction -----------------------------------------------------------------
+
+    @classmethod
+    def from_environment(
+        cls,
+        config: ReleaseConfig,
+        reporter: Reporter,
+        *,
+        environ: Mapping[str, str] | None = None,
+        retry: RetrySettings | None = None,
+        credential: TokenCredential | None = None,
+    ) -> AzureBlobDestination:
+        env = os.environ if environ is None else environ
+        conn = env.get(CONNECTION_STRING_ENV, "").strip()
+        if conn:
+            return cls.from_connection_string(conn, reporter, retry=retry)
+        url = config.azure.account_url
+        if not url:
+            raise KmError(NO_CREDENTIALS)
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        return cls.from_credential(url, credential, reporter, retry=retry)
+
+    @classmethod
+    def from_connection_string(
+        cls,
+        conn: str,
+        reporter: Reporter | None = None,
+        *,
+        retry: RetrySettings | None = None,
+        max_concurrency: int = 4,
+    ) -> AzureBlobDestination:
+        settings = _parse_connection_string(conn)
+        secrets = (conn, settings.get("accountkey", ""), settings.get("sharedaccesssignature", ""))
+        try:
+            options = _client_options(retry or RetrySettings())
+            service = BlobServiceClient.from_connection_string(conn, **options)
+        except (ValueError, AzureError):
+            raise KmError(
+                f"{CONNECTION_STRING_ENV} is not a valid storage connection string "
+                "(expected e.g. DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…;BlobEndpoint=…)"
+            ) from None
+        url = service.primary_endpoint.split("?", 1)[0].rstrip("/")
+        return cls(
+            service,
+            label=f"Azure Storage {url}",
+            secrets=secrets,
+            create_containers=_is_loopback(url),
+            reporter=reporter,
+            max_concurrency=max_concurrency,
+        )
+
+    @classmethod
+    def from_credential(
+        cls,
+        account_url: str,
+        credential: TokenCredential,
+        reporter: Reporter | None = None,
+        *,
+        retry: RetrySettings | None = None,
+        max_concurrency: int = 4,
+    ) -> AzureBlobDestination:
+        options = _client_options(retry or RetrySettings())
+        service = BlobServiceClient(account_url, credential=credential, **options)
+        return cls(
+            service,
+            label=f"Azure Storage {account_url.rstrip('/')}",
+            token_credential=True,
+            create_containers=_is_loopback(account_url),
+            reporter=reporter,
+            max_concurrency=max_concurrency,
+        )
+
+    # secrets and errors -------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        for rx in _SECRET_PATTERNS:
+            text = rx.sub(r"\1***", text)
+        return text
+
+    @contextmanager
+    def _sdk(self, action: str) -> Iterator[None]:
+        """Turn SDK failures into one redacted line; never chain the original (it may hold secrets)."""
+        try:
+            yield
+        except KmError:
+            raise
+        except ClientAuthenticationError as exc:
+            if exc.status_code is None:  # the credential itself: DefaultAzureCredential found nothing
+                raise KmError(f"{action}: {NO_CREDENTIALS}") from None
+            raise KmError(
+                self._redact(
+                    f"{action}: {self.label} refused the credentials (HTTP {exc.status_code} {_code(exc)}): "
+                    f"check {CONNECTION_STRING_ENV} or the identity's role assignments"
+                )
+            ) from None
+        except HttpResponseError as exc:
+            raise KmError(
+                self._redact(f"{action}: HTTP {exc.status_code} {_code(exc)}: {_first_line(exc)}")
+            ) from None
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise KmError(
+                self._redact(f"{action}: cannot reach {self.label} after retries: {_first_line(exc)}")
+            ) from None
+        except AzureError as exc:
+            raise KmError(self._redact(f"{action}: {type(exc).__name__}: {_first_line(exc)}")) from None
+
+    # keys -------------------------------------------------------------------------------
+
+    def _blob(self, key: str) -> BlobClient:
+        container, sep, blob = key.partition("/")
+        if not sep or not container or not blob or any(p in ("", ".", "..") for p in key.split("/")):
+            raise KmError(f"refusing unsafe key {key!r}")
+        return self.service.get_blob_client(container, blob)
+
+    def _ensure_container(self, container: str) -> None:
+        """Create a container on first write when missing (emulators only; terraform owns production)."""
+        with self._lock:
+            if container in self._checked:
+                return
+            cc = self.service.get_container_client(container)
+            with self._sdk(f"check container {container}"):
+                if not cc.exists():
+                    if not self.create_containers:
+                        raise KmError(_missing_message(self.label, [container]))
+                    # anonymous blob reads: what the edge (Front Door, `inv serve --origin`) fetches
+                    with suppress(ResourceExistsError):
+                        cc.create_container(public_access=PublicAccess.BLOB)
+                    if self._reporter:
+                        self._reporter.info(f"created container {container} on {self.label}")
+            self._checked.add(container)
+
+    # the Destination protocol ---------------------------------------------------------
+
+    def check_writable(self) -> None:
+        """Prove the credentials work and the containers exist (or can be created). Changes nothing."""
+        missing = []
+        for container in CONTAINERS:
+            cc = self.service.get_container_client(container)
+            with self._sdk(f"check container {container} on {self.label}"):
+                try:
+                    cc.get_container_properties()
+                except ResourceNotFoundError:
+                    missing.append(container)
+                    continue
+            self._checked.add(container)
+        if missing and not self.create_containers:
+            raise KmError(_missing_message(self.label, missing))
+        if missing and self._reporter:
+            self._reporter.info(f"containers {', '.join(missing)} will be created on first write")
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        client = self._blob(key)
+        with self._sdk(f"read properties of {key}"):
+            try:
+                props = client.get_blob_properties()
+            except ResourceNotFoundError:
+                return None
+        cs = props.content_settings
+        md5 = bytes(cs.content_md5) if cs.content_md5 else None
+        expected = _mutable_headers(key)
+        if expected is not None and (cs.content_type, cs.cache_control) != (
+            expected["Content-Type"],
+            expected["Cache-Control"],
+        ):
+            # A mutable object with the wrong headers (e.g. a copy whose headers were never set):
+            # report it as different so that a re-run rewrites it.
+            return ObjectInfo(int(props.size), b"")
+        return ObjectInfo(int(props.size), md5)
+
+    def read_bytes(self, key: str) -> bytes | None:
+        client = self._blob(key)
+        with self._sdk(f"read {key}"):
+            try:
+                return client.download_blob().readall()
+            except ResourceNotFoundError:
+                return None
+
+    def upload(
+        self, key: str, path: Path, digest: FileDigest, headers: dict[str, str], *, overwrite: bool, bar: Bar
+    ) -> None:
+        client = self._blob(key)
+        self._ensure_container(client.container_name)
+        settings = _settings(headers, digest.md5)
+        progress = _Progress(bar)
+        with path.open("rb") as fh, self._sdk(f"upload {key}"):
+            reader = _HashingReader(fh)
+            try:
+                client.upload_blob(
+                    reader,  # type: ignore[arg-type]
+                    length=digest.size,
+                    overwrite=overwrite,
+                    content_settings=settings,
+                    max_concurrency=self.max_concurrency,
+                    progress_hook=progress,
+                )
+            except ResourceExistsError:
+                # If-None-Match: * refused: either an earlier attempt of ours landed (its response
+                # was lost and the SDK retried) or the key holds something else.
+                info = self.stat(key)
+                if info is not None and info.size == digest.size and info.md5 == digest.md5:
+                    progress.finish(digest.size)
+                    return
+                raise KmError(
+                    f"{key} already exists on {self.label} with other content (versions are immutable)"
+                ) from None
+        sent = reader.digest()
+        if sent is not None and sent != digest.md5:
+            if not overwrite:
+                with self._sdk(f"delete {key}"):
+                    client.delete_blob()
+            raise KmError(f"{path} changed while it was uploaded to {key}: run the release again")
+        progress.finish(digest.size)
+
+    def put_bytes(self, key: str, data: bytes, headers: dict[str, str]) -> None:
+        client = self._blob(key)
+        self._ensure_container(client.container_name)
+        md5 = hashlib.md5(data, usedforsecurity=False).digest()
+        with self._sdk(f"write {key}"):
+            client.upload_blob(
+                data, length=len(data), overwrite=True, content_settings=_settings(headers, md5)
+            )
+
+    def copy(self, src: str, dst: str, headers: dict[str, str]) -> None:
+        source, target = self._blob(src), self._blob(dst)
+        self._ensure_container(target.container_name)
+        with self._sdk(f"copy {src} → {dst}"):
+            try:
+                md5 = source.get_blob_properties().content_settings.content_md5
+            except ResourceNotFoundError:
+                raise KmError(f"cannot copy {src} → {dst}: {src} does not exist") from None
+            target.start_copy_from_url(self._source_url(source))
+            self._wait_for_copy(target, src, dst)
+            try:
+                # set_http_headers replaces every property: give Content-MD5 again or it is lost
+                target.set_http_headers(content_settings=_settings(headers, bytes(md5) if md5 else None))
+            except AzureError:
+                # never leave a latest/ blob with the versioned headers behind: a re-run copies again
+                with suppress(AzureError):
+                    target.delete_blob()
+                raise
+
+    def _wait_for_copy(self, target: BlobClient, src: str, dst: str) -> None:
+        deadline = time.monotonic() + self.copy_timeout
+        delay = 0.05
+        while True:
+            copy = target.get_blob_properties().copy
+            status = copy.status or "success"
+            if status == "success":
+                return
+            if status != "pending":
+                raise KmError(
+                    self._redact(
+                        f"copy {src} → {dst} {status}: {copy.status_description or 'no reason given'}"
+                    )
+                )
+            if time.monotonic() > deadline:
+                with suppress(AzureError):
+                    target.abort_copy(copy.id or "")
+                raise KmError(f"copy {src} → {dst} still pending after {self.copy_timeout:.0f}s: run again")
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def _source_url(self, source: BlobClient) -> str:
+        """The copy source: same-account copies authorise with the account key or SAS of the request;
+        with an Entra ID token the source needs a user-delegation SAS."""
+        if not self._token_credential:
+            return str(source.url)
+        now = datetime.now(UTC)
+        if self._delegation is None or self._delegation[1] < now + timedelta(minutes=10):
+            expiry = now + timedelta(hours=1)
+            key = self.service.get_user_delegation_key(now - timedelta(minutes=5), expiry)
+            self._delegation = (key, expiry)
+        key, expiry = self._delegation
+        sas = generate_blob_sas(
+            account_name=str(self.service.account_name),
+            container_name=source.container_name,
+            blob_name=source.blob_name,
+            user_delegation_key=key,
+            permission=BlobSasPermissions(read=True),
+            expiry=expiry,
+        )
+        self._secrets.append(sas)
+        return f"{source.url}?{sas}"
+
+    def list(self, prefix: str) -> list[str]:
+        container, _, blob_prefix = prefix.partition("/")
+        cc = self.service.get_container_client(container)
+        with self._sdk(f"list {prefix}"):
+            try:
+                return sorted(f"{container}/{b}" for b in cc.list_blob_names(name_starts_with=blob_prefix))
+            except ResourceNotFoundError:
+                return []
+
+    def delete(self, key: str) -> None:
+        client = self._blob(key)
+        with self._sdk(f"delete {key}"), suppress(ResourceNotFoundError):
+            client.delete_blob()
+
+
+def _settings(headers: dict[str, str], md5: bytes | None) -> ContentSettings:
+    return ContentSettings(
+        content_type=headers.get("Content-Type"),
+        cache_control=headers.get("Cache-Control"),
+        content_md5=bytearray(md5) if md5 is not None else None,
+    )
+
+
+def _code(exc: HttpResponseError) -> str:
+    return str(getattr(exc, "error_code", None) or "")
+
+
+def _first_line(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return str(message).strip().splitlines()[0] if str(message).strip() else type(exc).__name__
+
+
+def _missing_message(label: str, missing: list[str]) -> str:
+    return (
+        f"{label} has no container {', '.join(missing)}: the terraform in terraform/ creates the "
+        f"containers {', '.join(CONTAINERS)} (apply it, then run `inv infra.outputs`)"
+    )
