@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .config import ROOT
 
-DIST = ROOT / "dist"
+DIST = Path(os.environ.get("KM_DIST_DIR") or ROOT / "dist").absolute()
 SCRIPTS = ROOT / "scripts"
 DEFAULT_SITE = ROOT / "site"
 BUILD_META = ".build"  # dist/<v>/.build/: stamps and build info, never published

@@ -15,7 +15,7 @@ from .destinations.local import LocalSite
 from .errors import KmError
 from .layout import dist_dir, site_dir
 from .matrix import TARGETS
-from .publish import Outcome, promote_version, publish_release
+from .publish import Outcome, promote_version, publish_release, script_paths
 from .serve import SiteBackend, running
 from .ui import Reporter
 from .verify import verify
@@ -88,6 +88,9 @@ def release(req: ReleaseRequest, reporter: Reporter) -> Outcome:
     """Everything from source to a verified, current release."""
     config = load_config()
     dest = open_destination(req.dest, req.site, config, reporter)
+    # the cheap checks first: nothing is built for a release that cannot be published
+    dest.check_writable()
+    script_paths()
     dist = dist_dir(str(req.version))
     if req.prebuilt is not None:
         from .prebuilt import assemble
