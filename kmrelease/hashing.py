@@ -16,7 +16,23 @@ class FileDigest:
     md5: bytes  # raw: what Azure stores as Content-MD5
 
 
+_MEMO: dict[tuple[str, int, int, int, int], FileDigest] = {}
+
+
 def digest_file(path: Path) -> FileDigest:
+    """SHA-256 and MD5 in one streaming pass; remembered while the file is unchanged.
+
+    The memo key holds the inode, size and nanosecond mtime, so a rewrite (in place
+    or by rename) is always hashed again.
+    """
+    st = path.stat()
+    key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _MEMO:
+        _MEMO[key] = _digest(path)
+    return _MEMO[key]
+
+
+def _digest(path: Path) -> FileDigest:
     sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
     with path.open("rb") as fh:
         while chunk := fh.read(CHUNK):
