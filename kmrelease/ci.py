@@ -30,11 +30,15 @@ def release_version(event_name: str, ref_type: str, ref_name: str, input_version
             raise KmError("workflow_dispatch needs the version input, e.g. v1.2.3")
         version = parse_version(input_version)
         if ref_type == "tag" and ref_name != str(version):
-            raise KmError(f"the version input {version} differs from the tag {ref_name!r} the run was started on")
+            raise KmError(
+                f"the version input {version} differs from the tag {ref_name!r} the run was started on"
+            )
         return version
     if event_name == "push" and ref_type == "tag":
         return parse_version(ref_name)
-    raise KmError(f"a release runs on a pushed version tag or workflow_dispatch, not on {event_name} of a {ref_type}")
+    raise KmError(
+        f"a release runs on a pushed version tag or workflow_dispatch, not on {event_name} of a {ref_type}"
+    )
 
 
 def build_matrix() -> dict[str, list[dict[str, str]]]:
@@ -106,7 +110,10 @@ def actionlint_binary(bin_dir: Path | None = None) -> Path:
     bin_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
         [str(go.go), "install", f"{ACTIONLINT_MODULE}@{ACTIONLINT_VERSION}"],
-        env=go.env(GOBIN=str(bin_dir), CGO_ENABLED="0"), capture_output=True, text=True, check=False,
+        env=go.env(GOBIN=str(bin_dir), CGO_ENABLED="0"),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0 or not exe.is_file():
         sys.stderr.write(proc.stdout + proc.stderr)

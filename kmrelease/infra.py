@@ -62,7 +62,10 @@ def _run(cmd: Sequence[str], reporter: Reporter, *, capture: bool = False) -> st
     reporter.info("$ " + " ".join(cmd))
     try:
         proc = subprocess.run(
-            list(cmd), env=terraform_env(), check=False, text=True,
+            list(cmd),
+            env=terraform_env(),
+            check=False,
+            text=True,
             stdout=subprocess.PIPE if capture else None,
         )
     except OSError as exc:
@@ -87,7 +90,10 @@ def _var_file_args(var_file: str | None, chdir: Path) -> list[str]:
 
 
 def plan_commands(
-    *, terraform: str = "terraform", chdir: Path = TERRAFORM_DIR, var_file: str | None = None,
+    *,
+    terraform: str = "terraform",
+    chdir: Path = TERRAFORM_DIR,
+    var_file: str | None = None,
     destroy: bool = False,
 ) -> list[list[str]]:
     """``init`` then ``plan -out=tfplan``: what ``inv infra.plan`` runs."""
@@ -107,8 +113,9 @@ def apply_commands(*, terraform: str = "terraform", chdir: Path = TERRAFORM_DIR)
     return [terraform_command("apply", "-input=false", PLAN_FILE, terraform=terraform, chdir=chdir)]
 
 
-def plan(reporter: Reporter, *, var_file: str | None = None, destroy: bool = False,
-         dry_run: bool = False) -> None:
+def plan(
+    reporter: Reporter, *, var_file: str | None = None, destroy: bool = False, dry_run: bool = False
+) -> None:
     cmds = plan_commands(
         terraform="terraform" if dry_run else find_terraform(), var_file=var_file, destroy=destroy
     )
@@ -485,7 +492,9 @@ def check_rule_set(rules: Sequence[EdgeRule]) -> list[str]:
     # terraform -> urlspace: every rule path is a route, rewritten to its key, with its max_age.
     for rule in rules:
         if rule.operator not in ("Equal", "BeginsWith"):
-            problems.append(f"rule {rule.name}: operator {rule.operator} is not checked; use Equal or BeginsWith")
+            problems.append(
+                f"rule {rule.name}: operator {rule.operator} is not checked; use Equal or BeginsWith"
+            )
             continue
         for path in rule.paths:
             if rule.operator == "Equal":
@@ -510,7 +519,9 @@ def check_rule_set(rules: Sequence[EdgeRule]) -> list[str]:
                 for route in covered:
                     key_pattern = "/" + urlspace.OBJECT[route.kind].key
                     if key_pattern != route.pattern:
-                        problems.append(f"rule {rule.name}: {route.pattern} is not served as-is ({key_pattern})")
+                        problems.append(
+                            f"rule {rule.name}: {route.pattern} is not served as-is ({key_pattern})"
+                        )
                     want = urlspace.OBJECT[route.kind].max_age
                     if rule.max_age != want:
                         problems.append(
@@ -526,7 +537,9 @@ def check_rule_set(rules: Sequence[EdgeRule]) -> list[str]:
         if not matching:
             problems.append(f"route {route.pattern} has no Front Door rule")
         elif len(matching) > 1:
-            problems.append(f"route {route.pattern} is matched by several rules: {[r.name for r in matching]}")
+            problems.append(
+                f"route {route.pattern} is matched by several rules: {[r.name for r in matching]}"
+            )
     return problems
 
 
@@ -536,13 +549,17 @@ def check_terraform(directory: Path = TERRAFORM_DIR) -> list[str]:
     found = resources(parsed)
     problems = check_rule_set(edge_rules(parsed))
     classic = sorted(
-        r for r in found if r.split(".")[0] in ("azurerm_cdn_profile", "azurerm_cdn_endpoint", "azurerm_frontdoor")
+        r
+        for r in found
+        if r.split(".")[0] in ("azurerm_cdn_profile", "azurerm_cdn_endpoint", "azurerm_frontdoor")
     )
     if classic:
         problems.append(f"classic CDN/Front Door resources are not allowed: {', '.join(classic)}")
     containers = sorted(str(c) for c in locals_of(parsed).get("blob_containers", []))
     if containers != sorted(urlspace.CONTAINERS):
-        problems.append(f"blob containers {containers} differ from kmrelease.urlspace {sorted(urlspace.CONTAINERS)}")
+        problems.append(
+            f"blob containers {containers} differ from kmrelease.urlspace {sorted(urlspace.CONTAINERS)}"
+        )
     group = found.get("azurerm_cdn_frontdoor_origin_group.blob", {})
     probe = (group.get("health_probe") or [{}])[0].get("path")
     health = "/" + urlspace.key_of(urlspace.Kind.HEALTH)
@@ -553,7 +570,9 @@ def check_terraform(directory: Path = TERRAFORM_DIR) -> list[str]:
 
 def providers_installed(directory: Path = TERRAFORM_DIR) -> bool:
     """Whether ``terraform init`` has installed the providers (so ``validate`` can run)."""
-    return (directory / ".terraform" / "providers" / "registry.terraform.io" / "hashicorp" / "azurerm").is_dir()
+    return (
+        directory / ".terraform" / "providers" / "registry.terraform.io" / "hashicorp" / "azurerm"
+    ).is_dir()
 
 
 # ---------------------------------------------------------------------------
@@ -583,7 +602,9 @@ def checkov_binary(reporter: Reporter | None = None) -> Path:
     pip = venv / ("Scripts" if os.name == "nt" else "bin") / "pip"
     proc = subprocess.run(
         [str(pip), "install", "--quiet", "--disable-pip-version-check", f"checkov=={CHECKOV_VERSION}"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0 or not exe.is_file():
         sys.stderr.write(proc.stdout + proc.stderr)

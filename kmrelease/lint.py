@@ -65,6 +65,42 @@ def go_checks() -> None:
     _run([str(go.go), "vet", "./..."], "go vet", env=env)
 
 
+@check("terraform")
+def terraform_checks() -> None:
+    """HCL parse + the URL-space cross-check, terraform fmt/validate when possible, checkov."""
+    from . import infra
+
+    problems = infra.check_terraform()
+    if problems:
+        sys.stderr.write("".join(f"  {p}\n" for p in problems))
+        raise KmError(f"terraform/ disagrees with kmrelease.urlspace ({len(problems)} problems)")
+    tf = shutil.which("terraform")
+    env = infra.terraform_env()
+    if tf:
+        _run([tf, "fmt", "-check", "-recursive", "terraform"], "terraform fmt -check", env=env)
+        if infra.providers_installed():
+            _run(
+                infra.terraform_command("validate", "-no-color", terraform=tf), "terraform validate", env=env
+            )
+        else:
+            print(
+                "lint terraform: validate skipped (providers not installed: terraform init)", file=sys.stderr
+            )
+    else:
+        print("lint terraform: fmt and validate skipped (no terraform binary)", file=sys.stderr)
+    checkov = infra.checkov_binary()
+    _run([str(checkov), "-d", "terraform", "--skip-download", "--quiet", "--compact"], "checkov")
+
+
+@check("workflows")
+def workflow_checks() -> None:
+    """zizmor (offline audits) and actionlint on .github/workflows."""
+    from . import ci
+
+    _run([str(ci.zizmor_binary()), "--offline", "--no-progress", ".github/workflows"], "zizmor")
+    _run([str(ci.actionlint_binary()), "-no-color"], "actionlint")
+
+
 def main(argv: list[str]) -> int:
     names = list(CHECKS) if not argv or argv == ["all"] else argv
     failed = 0
