@@ -196,4 +196,62 @@ def serve(c: Context, site: str = "", origin: str = "", host: str = "127.0.0.1",
         server.server_close()
 
 
+# --- infra: terraform/ (kmrelease/infra.py) -------------------------------------------
+
+
+@task(
+    name="plan",
+    help={
+        "var_file": "variables file (default: terraform/terraform.tfvars)",
+        "destroy": "plan the destruction instead",
+        "dry_run": "print the terraform commands; run nothing",
+    },
+)
+@expected_failures
+def infra_plan(c: Context, var_file: str = "", destroy: bool = False, dry_run: bool = False) -> None:
+    """terraform init + plan in terraform/, saving the plan to terraform/tfplan."""
+    from kmrelease import infra
+
+    infra.plan(Reporter(), var_file=var_file or None, destroy=destroy, dry_run=dry_run)
+
+
+@task(name="apply", help={"dry_run": "print the terraform command; apply nothing"})
+@expected_failures
+def infra_apply(c: Context, dry_run: bool = False) -> None:
+    """terraform apply of the plan saved by infra.plan (nothing else)."""
+    from kmrelease import infra
+
+    infra.apply(Reporter(), dry_run=dry_run)
+
+
+@task(
+    name="outputs",
+    help={
+        "from_file": "read a saved `terraform output -json` document instead of running terraform",
+        "dry_run": "print the changes; write nothing",
+    },
+)
+@expected_failures
+def infra_outputs(c: Context, from_file: str = "", dry_run: bool = False) -> None:
+    """Write the terraform outputs (storage account, Front Door names...) into build/release.toml [azure]."""
+    from kmrelease import infra
+
+    infra.outputs(Reporter(), from_file=from_file or None, dry_run=dry_run)
+
+
+# --- ci: GitHub Actions glue (kmrelease/ci.py) ----------------------------------------
+
+
+@task(name="prepare")
+@expected_failures
+def ci_prepare(c: Context) -> None:
+    """Compute and validate the release version from the GitHub event; write job outputs."""
+    from kmrelease import ci
+
+    version = ci.prepare()
+    print(f"release version {version}", file=sys.stderr)
+
+
 ns = Collection(build, checksums, release, promote, purge, verify, serve)
+ns.add_collection(Collection("infra", infra_plan, infra_apply, infra_outputs))
+ns.add_collection(Collection("ci", ci_prepare))
