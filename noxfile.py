@@ -47,9 +47,14 @@ def gotest(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def e2e(session: nox.Session) -> None:
-    """Install tests inside containers per OS (SPEC §11). KM_CONTAINER_ENGINE picks the engine."""
+    """Install tests inside containers per OS (SPEC §11); see build/containers/README.md.
+
+    KM_CONTAINER_ENGINE=podman|docker picks the engine, KM_E2E_PULL=1 pulls images instead
+    of building them, KM_E2E_CACHE is where images are cached. Without a usable engine the
+    session skips locally and fails in CI (CI=true).
+    """
     session.install("-e", ".[test]")
-    session.run("pytest", "tests/e2e", "-m", "e2e", *session.posargs)
+    session.run("pytest", "tests/e2e", "-m", "e2e", "--durations=8", *session.posargs)
 
 
 @nox.session(python=PYTHON)

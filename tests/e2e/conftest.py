@@ -134,9 +134,13 @@ class Published:
 
 
 @pytest.fixture(scope="session")
-def published() -> Published:
-    """v1.0.0 then v1.1.0 (current), built and published by `inv release` into one site."""
-    site = cache_dir() / "site"
+def published(tmp_path_factory: pytest.TempPathFactory) -> Published:
+    """v1.0.0 then v1.1.0 (current), built and published by `inv release` into a fresh site.
+
+    Fresh per session: the binaries carry the commit, so a site from another commit would
+    (rightly) refuse the same version with other content. The builds themselves are cached.
+    """
+    site = tmp_path_factory.mktemp("site")
     for v in (OLD, NEW):
         started = time.monotonic()
         progress(f"inv release --version {v} --site {site}")
@@ -245,7 +249,11 @@ class Box:
             timeout=timeout,
             input=input,
         )
-        progress(f"  {image}: exit {res.returncode} in {time.monotonic() - started:.1f} s")
+        last = res.last_stderr_line
+        progress(
+            f"  {image}: exit {res.returncode} in {time.monotonic() - started:.1f} s"
+            + (f": {last}" if last else "")
+        )
         return res
 
 
