@@ -96,6 +96,7 @@ def publish_release(
     scripts_dir: Path = SCRIPTS,
 ) -> Outcome:
     v = str(release.version)
+    folder = key_of(Kind.VERSIONED, version=v, file="")
     # 1. validate: nothing remote changes before every check has passed
     reporter.step(f"validate {v} against {dest.label}")
     dest.check_writable()
@@ -132,9 +133,9 @@ def publish_release(
 
     # 2. upload the immutable versioned files
     if todo:
-        reporter.step(f"upload {len(todo)} file(s) to releases/{v}/")
+        reporter.step(f"upload {len(todo)} file(s) to {folder}")
         total = sum(f.digest.size for f in todo)
-        with reporter.progress(), reporter.bar(f"releases/{v}", total) as overall:
+        with reporter.progress(), reporter.bar(folder, total) as overall:
             for f in todo:
                 key = key_of(Kind.VERSIONED, version=v, file=f.name)
                 with reporter.bar(f.name, f.digest.size) as bar:
@@ -241,16 +242,17 @@ def promote_version(
 ) -> Outcome:
     """Make an already published version current (rollback or pre-release promotion)."""
     v = str(version)
-    reporter.step(f"validate releases/{v}/ on {dest.label}")
+    folder = key_of(Kind.VERSIONED, version=v, file="")
+    reporter.step(f"validate {folder} on {dest.label}")
     dest.check_writable()
     scripts = script_paths(scripts_dir)
     raw = dest.read_bytes(key_of(Kind.VERSIONED, version=v, file=MANIFEST))
     if raw is None:
-        raise KmError(f"{v} was never published to {dest.label} (no releases/{v}/{MANIFEST})")
+        raise KmError(f"{v} was never published to {dest.label} (no {folder}{MANIFEST})")
     try:
         manifest = json.loads(raw)
     except ValueError:
-        raise KmError(f"releases/{v}/{MANIFEST} on {dest.label} is not valid JSON") from None
+        raise KmError(f"{folder}{MANIFEST} on {dest.label} is not valid JSON") from None
     arts = {a["name"]: a for a in check_manifest(manifest, version)}
     names = release_file_names([t.filename for t in TARGETS])
     files: dict[str, ObjectInfo] = {}
@@ -264,7 +266,7 @@ def promote_version(
         else:
             files[name] = info
     if missing:
-        raise KmError(f"releases/{v}/ on {dest.label} is incomplete ({', '.join(missing)}): not promoted")
+        raise KmError(f"{folder} on {dest.label} is incomplete ({', '.join(missing)}): not promoted")
     current = read_current(dest, reporter)
     outcome = Outcome(uploaded=[], skipped=names, current=str(current) if current else None)
     reporter.info(f"current version: {current or 'none'}")
