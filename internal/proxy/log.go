@@ -1,0 +1,167 @@
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// record is one logged message, ready to encode.
+type record struct {
+	time   time.Time
+	dir    string
+	kind   string
+	method string
+	id     string // raw JSON, "" when absent
+	bytes  int
+	note   string
+}
+
+// logger serialises records from both directions into JSON lines. It writes
+// whole lines only, in batches, and fills in the method of a response from
+// the request it answers.
+type logger struct {
+	w       io.Writer
+	warn    io.Writer
+	now     func() time.Time
+	ch      chan record
+	stop    chan struct{}
+	done    chan struct{}
+	pending map[string]string // direction+id of an open request -> method
+	once    sync.Once
+	failed  bool
+}
+
+const maxPending = 4096
+
+func newLogger(w, warn io.Writer, now func() time.Time) *logger {
+	l := &logger{w: w, warn: warn, now: now, ch: make(chan record, 1024),
+		stop: make(chan struct{}), done: make(chan struct{}), pending: map[string]string{}}
+	go l.loop()
+	return l
+}
+
+// log queues one message; it copies what it keeps from m (m.ID aliases a
+// buffer that is about to be reused).
+func (l *logger) log(dir string, m Message, note string) {
+	r := record{time: l.now(), dir: dir, kind: m.Kind, method: m.Method, id: string(m.ID), bytes: m.Bytes, note: note}
+	select {
+	case l.ch <- r:
+	case <-l.stop:
+	}
+}
+
+func (l *logger) close() {
+	l.once.Do(func() { close(l.stop) })
+	<-l.done
+}
+
+func (l *logger) loop() {
+	defer close(l.done)
+	var batch []byte
+	for {
+		var r record
+		select {
+		case r = <-l.ch:
+		case <-l.stop:
+			for {
+				select {
+				case r = <-l.ch:
+					batch = l.append(batch, r)
+					continue
+				default:
+				}
+				break
+			}
+			l.write(batch)
+			return
+		}
+		batch = l.append(batch, r)
+		// Write when nothing else is waiting or the batch is big: a log that
+		// is current when idle, one write per burst when busy.
+		if len(l.ch) == 0 || len(batch) >= 64<<10 {
+			l.write(batch)
+			batch = batch[:0]
+		}
+	}
+}
+
+func (l *logger) write(b []byte) {
+	if l.failed || len(b) == 0 {
+		return
+	}
+	if _, err := l.w.Write(b); err != nil {
+		l.failed = true
+		fmt.Fprintf(l.warn, "km: the message log failed, recording stops (traffic is not affected): %v\n", err)
+	}
+}
+
+func opposite(dir string) string {
+	if dir == ToServer {
+		return ToClient
+	}
+	return ToServer
+}
+
+func (l *logger) append(b []byte, r record) []byte {
+	switch r.kind {
+	case KindRequest:
+		if len(l.pending) >= maxPending {
+			clear(l.pending) // answers that never came
+		}
+		l.pending[r.dir+r.id] = r.method
+	case KindResponse, KindError:
+		if r.id != "" {
+			key := opposite(r.dir) + r.id
+			if m, ok := l.pending[key]; ok {
+				r.method = m
+				delete(l.pending, key)
+			}
+		}
+	}
+	b = append(b, `{"time":"`...)
+	b = r.time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = append(b, `","direction":"`...)
+	b = append(b, r.dir...)
+	b = append(b, `","kind":"`...)
+	b = append(b, r.kind...)
+	b = append(b, `","method":`...)
+	if r.method == "" {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, r.method)
+	}
+	b = append(b, `,"id":`...)
+	if r.id == "" {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, r.id...) // validated JSON, from a line without '\n'
+	}
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, int64(r.bytes), 10)
+	if r.note != "" {
+		b = append(b, `,"note":`...)
+		b = appendString(b, r.note)
+	}
+	return append(b, "}\n"...)
+}
+
+// appendString appends s as a JSON string (s is valid UTF-8).
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for _, c := range s {
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', byte(c))
+		case c < 0x20 || c == 0x2028 || c == 0x2029:
+			b = append(b, '\\', 'u', hex[c>>12&0xf], hex[c>>8&0xf], hex[c>>4&0xf], hex[c&0xf])
+		default:
+			b = utf8.AppendRune(b, c)
+		}
+	}
+	return append(b, '"')
+}
