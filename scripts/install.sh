@@ -20,8 +20,6 @@
 # - Every failure exits non-zero and ends with one `error:` line on stderr.
 #   Progress goes to stdout, warnings and errors to stderr.
 
-set -u
-
 KM_REPO_SLUG="kilometers-ai/kilometers-cli"
 KM_DEFAULT_BASE_URL="https://get.kilometers.ai"
 KM_DEFAULT_GITHUB_BASE_URL="https://github.com"
@@ -114,7 +112,7 @@ parse_args() {
     opt_dir="${KM_INSTALL_DIR:-}"
     opt_source="${KM_INSTALL_SOURCE:-}"
     # --help anywhere wins, before anything else is looked at.
-    for _pa_arg in "$@"; do
+    for _pa_arg do
         case "$_pa_arg" in
             -h | --help)
                 usage
@@ -453,10 +451,11 @@ download() {
     return 1
 }
 
-# The failures after which the GitHub fallback may be tried: the CDN is out, not lying.
+# The failures after which the GitHub fallback may be tried: the CDN is out (or a
+# captive portal answers for it), not lying: a checksum mismatch never gets here.
 can_fall_back() {
     case "$_dl_class" in
-        missing | server | network) return 0 ;;
+        missing | server | network | garbled) return 0 ;;
     esac
     return 1
 }
@@ -555,7 +554,7 @@ cdn_resolve_version() {
         esac
     done
     if ! normalise_version "$_cv_line"; then
-        _dl_class=other
+        _dl_class=garbled
         _dl_reason="$base_url/version does not hold a version"
         return 1
     fi
@@ -703,6 +702,7 @@ run_installed() {
 # ----------------------------------------------------------------------------
 
 main() {
+    set -u
     setup_colors
     km_tmp=""
     trap cleanup EXIT
@@ -710,7 +710,8 @@ main() {
     trap 'exit 130' INT
     trap 'exit 143' TERM
 
-    parse_args "$@"
+    # ${1+"$@"}: posh (and old shells) call an empty "$@" unset under set -u.
+    parse_args ${1+"$@"}
 
     strip_slashes "${KM_BASE_URL:-$KM_DEFAULT_BASE_URL}"
     base_url=$_ss_value

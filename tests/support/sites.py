@@ -200,7 +200,7 @@ class _Server:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> _Server:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
