@@ -48,7 +48,16 @@ def ideal_compile_bound(gocache: Path, out: Path) -> tuple[float, float]:
     for t in TARGETS:
         env = build_env(go, t)
         env["GOCACHE"] = str(gocache)
-        cmd = [str(go.go), "build", "-trimpath", "-ldflags", info.ldflags, "-o", str(out / t.filename), GO_PACKAGE]
+        cmd = [
+            str(go.go),
+            "build",
+            "-trimpath",
+            "-ldflags",
+            info.ldflags,
+            "-o",
+            str(out / t.filename),
+            GO_PACKAGE,
+        ]
         subprocess.run(cmd, cwd=ROOT, env=env, check=True)
     cpu = _children_cpu() - cpu0
     return cpu / (os.cpu_count() or 1), time.perf_counter() - wall0
@@ -67,7 +76,17 @@ def files_state(*roots: Path) -> dict[str, tuple[int, int, int]]:
 def run_release(tmp: Path, gocache: Path, tag: str) -> tuple[float, int]:
     env = {**os.environ, "GOCACHE": str(gocache), "KM_DIST_DIR": str(tmp / "dist"), "CI": "true"}
     rss_file = tmp / f"rss-{tag}.json"
-    cmd = [sys.executable, "-c", RUNNER, str(rss_file), "release", "--version", VERSION, "--site", str(tmp / "site")]
+    cmd = [
+        sys.executable,
+        "-c",
+        RUNNER,
+        str(rss_file),
+        "release",
+        "--version",
+        VERSION,
+        "--site",
+        str(tmp / "site"),
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -89,7 +108,11 @@ def main() -> int:
         rewritten = sum(after[p][2] for p in after if before.get(p) != after[p])
     peak_mb = max(rss_cold, rss_warm) / 1024
     rows = [
-        ("ideal compile bound (raw go build CPU s ÷ cores)", f"{ideal:.2f} s", f"(raw sequential wall {raw_wall:.2f} s)"),
+        (
+            "ideal compile bound (raw go build CPU s ÷ cores)",
+            f"{ideal:.2f} s",
+            f"(raw sequential wall {raw_wall:.2f} s)",
+        ),
         ("cold inv release, six targets", f"{cold:.2f} s", f"ratio {cold / ideal:.3f} (goal ≤ 1.10)"),
         ("warm inv release, nothing changed", f"{warm:.2f} s", "goal ≤ 2.0 s"),
         ("bytes rewritten by the warm release", str(rewritten), "goal 0"),

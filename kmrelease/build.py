@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -210,10 +211,8 @@ def build(
         return []
     (out_dir / BUILD_META).mkdir(parents=True, exist_ok=True)
     previous = None
-    try:
+    with contextlib.suppress(KmError):
         previous = BuildInfo.load(out_dir)
-    except KmError:
-        pass
     if previous is not None and previous != info:
         reporter.info(f"build information changed since the last build of {version}: rebuilding")
     info.save(out_dir)

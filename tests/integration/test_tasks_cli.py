@@ -19,11 +19,8 @@ INV = [sys.executable, "-m", "invoke"]
 def inv(*args: str, env: dict[str, str] | None = None, pre: str = "") -> subprocess.CompletedProcess[str]:
     cmd = INV + list(args)
     if pre:  # run python code before invoke starts (e.g. hide the pinned Go)
-        cmd = [
-            sys.executable,
-            "-c",
-            f"{pre}\nimport sys\nfrom invoke.main import program\nsys.argv=['inv', *{list(args)!r}]\nprogram.run()",
-        ]
+        start = "import sys\nfrom invoke.main import program\n"
+        cmd = [sys.executable, "-c", f"{pre}\n{start}sys.argv = ['inv', *{list(args)!r}]\nprogram.run()"]
     return subprocess.run(
         cmd,
         cwd=ROOT,
