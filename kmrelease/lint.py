@@ -101,6 +101,40 @@ def workflow_checks() -> None:
     _run([str(ci.actionlint_binary()), "-no-color"], "actionlint")
 
 
+def powershell_parse_errors(source: bytes) -> list[str]:
+    """``line:col: snippet`` for every ERROR or MISSING node tree-sitter-powershell finds."""
+    try:
+        import tree_sitter
+        import tree_sitter_powershell
+    except ImportError:
+        raise KmError(
+            "tree-sitter and tree-sitter-powershell are not installed (pip install -e .[lint])"
+        ) from None
+    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
+    tree = parser.parse(source)
+    problems: list[str] = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.type == "ERROR" or node.is_missing:
+            what = f"missing {node.type}" if node.is_missing else "syntax error"
+            snippet = source[node.start_byte : node.end_byte].decode("utf-8", "replace").splitlines()
+            problems.append(f"{node.start_point[0] + 1}:{node.start_point[1] + 1}: {what} {snippet[:1]}")
+        stack.extend(reversed(node.children))
+    return sorted(problems, key=lambda p: tuple(int(x) for x in p.split(":")[:2]))
+
+
+@check("powershell")
+def powershell() -> None:
+    """Parse scripts/*.ps1 with tree-sitter-powershell (PowerShell itself cannot run here)."""
+    for script in sorted((ROOT / "scripts").glob("*.ps1")):
+        problems = powershell_parse_errors(script.read_bytes())
+        if problems:
+            for p in problems:
+                print(f"{script.relative_to(ROOT)}:{p}", file=sys.stderr)
+            raise KmError(f"{script.relative_to(ROOT)}: {len(problems)} parse error(s)")
+
+
 def main(argv: list[str]) -> int:
     names = list(CHECKS) if not argv or argv == ["all"] else argv
     failed = 0

@@ -38,7 +38,9 @@ def _shell_available(shell: str) -> bool:
 
 def shell_params() -> list[object]:
     return [
-        pytest.param(s, marks=pytest.mark.skipif(not _shell_available(s), reason=f"{s} is not installed"), id=s)
+        pytest.param(
+            s, marks=pytest.mark.skipif(not _shell_available(s), reason=f"{s} is not installed"), id=s
+        )
         for s in SHELLS
     ]
 
@@ -143,7 +145,11 @@ class Env:
 
 
 def leftovers(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.iterdir() if p.name.startswith(".km-install")) if directory.exists() else []
+    return (
+        sorted(p.name for p in directory.iterdir() if p.name.startswith(".km-install"))
+        if directory.exists()
+        else []
+    )
 
 
 @pytest.fixture(scope="module")
@@ -170,12 +176,16 @@ def cdn_paths(version: str = CURRENT, asset: str = ASSET) -> list[str]:
     return ["/version", f"/releases/{version}/{asset}.sha256", f"/releases/{version}/{asset}"]
 
 
-def assert_installed(e: Env, r: Result, version: str = CURRENT, name: str = "km", os_arch: str = "linux/amd64") -> None:
+def assert_installed(
+    e: Env, r: Result, version: str = CURRENT, name: str = "km", os_arch: str = "linux/amd64"
+) -> None:
     assert r.rc == 0, f"{r.stdout}\n{r.stderr}"
     km = e.bindir / name
     assert km.is_file()
     assert stat.S_IMODE(km.stat().st_mode) == 0o755
-    assert f"km {version} (fake, 2026-01-01T00:00:00Z, {os_arch})" in r.stdout  # the installed km --version ran
+    assert (
+        f"km {version} (fake, 2026-01-01T00:00:00Z, {os_arch})" in r.stdout
+    )  # the installed km --version ran
     assert leftovers(e.bindir) == []
 
 
@@ -303,7 +313,8 @@ def test_no_version_published_and_github_down(env: Env) -> None:
 
 
 @pytest.mark.parametrize(
-    "shell,downloader", [("dash", "curl"), ("bash", "gnu-wget"), ("busybox ash", "busybox-wget"), ("posh", "curl")]
+    "shell,downloader",
+    [("dash", "curl"), ("bash", "gnu-wget"), ("busybox ash", "busybox-wget"), ("posh", "curl")],
 )
 def test_cdn_down_falls_back_to_github(env: Env, shell: str, downloader: str) -> None:
     path = tools_path(env, downloader)
@@ -340,7 +351,10 @@ def test_cdn_errors_fall_back_to_github(env: Env, fault_path: str, fault: int) -
 def test_given_version_falls_back_to_github_versioned_path(env: Env) -> None:
     r = env.run("--install-dir", str(env.bindir), "--version", OLDER, env={"KM_BASE_URL": dead_url()})
     assert_installed(env, r, OLDER)
-    assert env.gh.paths() == [f"{GH_PREFIX}/download/{OLDER}/{ASSET}.sha256", f"{GH_PREFIX}/download/{OLDER}/{ASSET}"]
+    assert env.gh.paths() == [
+        f"{GH_PREFIX}/download/{OLDER}/{ASSET}.sha256",
+        f"{GH_PREFIX}/download/{OLDER}/{ASSET}",
+    ]
 
 
 def test_source_github_never_asks_the_cdn(env: Env) -> None:
@@ -365,7 +379,8 @@ def test_bad_version_document_falls_back(env: Env) -> None:
 
 
 @pytest.mark.parametrize(
-    "shell,downloader", [("dash", "curl"), ("bash", "gnu-wget"), ("busybox ash", "busybox-wget"), ("mksh", "curl")]
+    "shell,downloader",
+    [("dash", "curl"), ("bash", "gnu-wget"), ("busybox ash", "busybox-wget"), ("mksh", "curl")],
 )
 def test_interrupted_download_leaves_earlier_km(env: Env, shell: str, downloader: str) -> None:
     env.bindir.mkdir()
@@ -446,7 +461,11 @@ def test_default_directory(env: Env) -> None:
 
 @pytest.mark.parametrize(
     "s,m,named",
-    [("FreeBSD", "amd64", "FreeBSD/amd64"), ("Linux", "riscv64", "Linux/riscv64"), ("SunOS", "sparc64", "SunOS")],
+    [
+        ("FreeBSD", "amd64", "FreeBSD/amd64"),
+        ("Linux", "riscv64", "Linux/riscv64"),
+        ("SunOS", "sparc64", "SunOS"),
+    ],
 )
 @pytest.mark.parametrize("shell", ["dash", "posh", "mksh"])  # busybox ash runs its own uname, not PATH's
 def test_unsupported_platform(env: Env, shell: str, s: str, m: str, named: str) -> None:
@@ -543,7 +562,16 @@ def _run_with_tty_stderr(env: Env, extra: dict[str, str]) -> str:
             **extra,
         }
         proc = subprocess.run(
-            ["dash", str(INSTALL_SH), "--version", "v9.9.9", "--source", "cdn", "--install-dir", str(env.bindir)],
+            [
+                "dash",
+                str(INSTALL_SH),
+                "--version",
+                "v9.9.9",
+                "--source",
+                "cdn",
+                "--install-dir",
+                str(env.bindir),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=slave,
@@ -610,7 +638,9 @@ def tools_path(env: Env, downloader: str) -> str:
         busybox = shutil.which("busybox")
         if busybox is None:
             pytest.skip("busybox is not installed")
-        applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+        applets = subprocess.run(
+            [busybox, "--list"], capture_output=True, text=True, check=True
+        ).stdout.split()
         for applet in applets:
             (tools / applet).symlink_to(busybox)
         return str(tools)

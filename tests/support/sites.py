@@ -200,7 +200,9 @@ class _Server:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> _Server:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -211,7 +213,9 @@ class _Server:
     def __enter__(self) -> Any:
         return self.start()
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def paths(self) -> list[str]:
@@ -251,7 +255,9 @@ class _Server:
         raise NotImplementedError
 
     @staticmethod
-    def send(h: _Handler, status: int, body: bytes, headers: Mapping[str, str], *, head: bool = False) -> None:
+    def send(
+        h: _Handler, status: int, body: bytes, headers: Mapping[str, str], *, head: bool = False
+    ) -> None:
         h.send_response(status)
         for k, v in headers.items():
             h.send_header(k, v)
@@ -342,7 +348,10 @@ class GitHubServer(_Server):
             return 302, b"", {**text, "Location": location}
         if len(rest) == 3 and rest[0] == "download":
             version, name = rest[1], rest[2]
-            if resolve(f"/releases/{version}/{name}") is None or not site_file(self.site, version, name).is_file():
+            if (
+                resolve(f"/releases/{version}/{name}") is None
+                or not site_file(self.site, version, name).is_file()
+            ):
                 return _NOT_FOUND
             location = (
                 f"{self.asset_host.url}/github-production-release-asset/{version}/{name}"
