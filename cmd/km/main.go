@@ -1,11 +1,29 @@
 // Command km is the Kilometers CLI.
+//
+//	km --version                     print the version
+//	km update --check                is a newer km published?
+//	km update [--version V]          replace this km with a verified release
+//	km [--log FILE] <command> [args] run an MCP server over stdio through km,
+//	                                 recording every JSON-RPC message
+//
+// See usage() for the exit codes.
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"runtime"
+	"strings"
+	"syscall"
+
+	"github.com/kilometers-ai/kilometers-cli/internal/proxy"
+	"github.com/kilometers-ai/kilometers-cli/internal/update"
 )
 
 // Set at build time with -ldflags "-X main.Version=... -X main.Commit=... -X main.Date=...".
@@ -13,6 +31,14 @@ var (
 	Version = "dev"
 	Commit  = "none"
 	Date    = "unknown"
+)
+
+// Exit codes of `km update --check`.
+const (
+	exitOK              = 0
+	exitError           = 1
+	exitUsage           = 2
+	exitUpdateAvailable = 10
 )
 
 func versionLine() string {
@@ -23,28 +49,257 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, `km - the Kilometers CLI
 
 Usage:
-  km --version              print the version
-  km --help                 this help
-`)
+  km --version                      print the version
+  km --help                         this help
+  km update --check                 compare this km with the published version
+  km update [--version V]           download, verify (SHA-256) and install the
+                                    published version, or V (which may be older)
+  km [--log FILE] <command> [args]  run the MCP server <command> over stdio
+                                    through km, relaying every byte unchanged and
+                                    recording each JSON-RPC message as a JSON line
+  km -- <command> [args]            the same, for a command named like a km one
+
+Environment:
+  KM_BASE_URL   where releases are published (default %s);
+                https only, plain http only for loopback addresses
+
+Message log:
+  --log FILE    default: %s
+  One JSON line per message: time (RFC 3339), direction (to_server or
+  to_client), kind (request, response, notification, error, or invalid for a
+  line that is not JSON-RPC), method, id, bytes (the line without its newline).
+
+Exit codes:
+  km update --check   0 up to date, 10 an update is available, 1 error
+  km update           0 updated or already up to date, 1 error (km unchanged)
+  km <command>        the command's own exit code (128+N if killed by signal
+                      N); 127 command not found, 126 command cannot be run
+  any                 2 usage error
+`, update.DefaultBaseURL, defaultLogPathForHelp())
+}
+
+// app is one invocation of km with its standard streams.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	executable     func() (string, error)
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		usage(stderr)
-		return 2
+	return (&app{stdin: os.Stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, executable: executable}).run(args)
+}
+
+func (a *app) run(args []string) int {
+	var logPath string
+	logSet, forced := false, false
+	i := 0
+flags:
+	for ; i < len(args); i++ {
+		arg := args[i]
+		switch {
+		case arg == "--":
+			i++
+			forced = true
+			break flags
+		case !strings.HasPrefix(arg, "-") || arg == "-":
+			break flags
+		case arg == "--version" || arg == "-version":
+			fmt.Fprintln(a.stdout, versionLine())
+			return exitOK
+		case arg == "--help" || arg == "-help" || arg == "-h":
+			usage(a.stdout)
+			return exitOK
+		case arg == "--log" || arg == "-log":
+			if i+1 >= len(args) {
+				fmt.Fprintln(a.stderr, "km: --log needs a file name (see km --help)")
+				return exitUsage
+			}
+			i++
+			logPath, logSet = args[i], true
+		case strings.HasPrefix(arg, "--log=") || strings.HasPrefix(arg, "-log="):
+			logPath, logSet = arg[strings.IndexByte(arg, '=')+1:], true
+		default:
+			fmt.Fprintf(a.stderr, "km: unknown command %q (see km --help)\n", arg)
+			return exitUsage
+		}
 	}
-	switch args[0] {
-	case "--version", "-version", "version":
-		fmt.Fprintln(stdout, versionLine())
-		return 0
-	case "--help", "-h", "help":
-		usage(stdout)
-		return 0
+	rest := args[i:]
+	if len(rest) == 0 {
+		if logSet || forced {
+			fmt.Fprintln(a.stderr, "km: no command to run (usage: km [--log FILE] <command> [args...])")
+			return exitUsage
+		}
+		usage(a.stderr)
+		return exitUsage
 	}
-	fmt.Fprintf(stderr, "km: unknown command %q (see km --help)\n", args[0])
-	return 2
+	if !forced && !logSet {
+		switch rest[0] {
+		case "update":
+			return a.update(rest[1:])
+		case "version":
+			fmt.Fprintln(a.stdout, versionLine())
+			return exitOK
+		case "help":
+			usage(a.stdout)
+			return exitOK
+		}
+	}
+	if logSet && logPath == "" {
+		fmt.Fprintln(a.stderr, "km: --log needs a file name (see km --help)")
+		return exitUsage
+	}
+	return a.proxy(rest, logPath)
+}
+
+func (a *app) update(args []string) int {
+	fs := flag.NewFlagSet("km update", flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	check := fs.Bool("check", false, "only compare with the published version (exit 0 up to date, 10 update available, 1 error)")
+	version := fs.String("version", "", "install this version instead of the published one (may be older)")
+	fs.Usage = func() {
+		fmt.Fprintln(a.stderr, "usage: km update [--check] [--version V]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(a.stderr, "km update: unexpected argument %q (usage: km update [--check] [--version V])\n", fs.Arg(0))
+		return exitUsage
+	}
+	if *check && *version != "" {
+		fmt.Fprintln(a.stderr, "km update: --check compares with the published version; it does not take --version")
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	u := &update.Updater{
+		BaseURL: a.getenv("KM_BASE_URL"),
+		Current: Version,
+		GOOS:    runtime.GOOS,
+		GOARCH:  runtime.GOARCH,
+	}
+	if *check {
+		res, err := u.Check(ctx)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "km update: %v\n", err)
+			return exitError
+		}
+		if res.Newer {
+			fmt.Fprintf(a.stdout, "update available: %s -> %s (run 'km update')\n", Version, res.Target)
+			return exitUpdateAvailable
+		}
+		fmt.Fprintf(a.stdout, "km is up to date (%s; published: %s)\n", Version, res.Target)
+		return exitOK
+	}
+	exe, err := a.executable()
+	if err != nil {
+		fmt.Fprintf(a.stderr, "km update: cannot tell where this km is (%v); reinstall instead\n", err)
+		return exitError
+	}
+	u.ExePath = exe
+	res, err := u.Update(ctx, *version)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "km update: %v\n", err)
+		return exitError
+	}
+	switch {
+	case res.Updated:
+		fmt.Fprintf(a.stdout, "km updated: %s -> %s (%s, sha256 %s)\n", Version, res.Target, exe, res.SHA256)
+	case res.Explicit:
+		fmt.Fprintf(a.stdout, "km is already %s\n", res.Target)
+	default:
+		fmt.Fprintf(a.stdout, "km is up to date (%s; published: %s)\n", Version, res.Target)
+	}
+	return exitOK
+}
+
+// executable is the real file of the running km (symlinks resolved, so an
+// update replaces the binary rather than a link to it).
+func executable() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(exe)
+}
+
+func defaultLogPath() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "kilometers", "logs", "mcp.jsonl"), nil
+}
+
+func defaultLogPathForHelp() string {
+	if p, err := defaultLogPath(); err == nil {
+		return p
+	}
+	return "<user config dir>/kilometers/logs/mcp.jsonl"
+}
+
+func openLog(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+}
+
+func (a *app) proxy(argv []string, logPath string) int {
+	var logw io.Writer
+	if logPath != "" {
+		f, err := openLog(logPath)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "km: cannot open the message log: %v\n", err)
+			return exitError
+		}
+		defer f.Close()
+		logw = f
+	} else if p, err := defaultLogPath(); err != nil {
+		fmt.Fprintf(a.stderr, "km: not recording messages (no config directory: %v); use --log FILE\n", err)
+	} else if f, err := openLog(p); err != nil {
+		fmt.Fprintf(a.stderr, "km: not recording messages (cannot open the message log: %v); use --log FILE\n", err)
+	} else {
+		defer f.Close()
+		logw = f
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	code, err := proxy.Run(context.Background(), proxy.Options{
+		Command: argv[0],
+		Args:    argv[1:],
+		Stdin:   a.stdin,
+		Stdout:  a.stdout,
+		Stderr:  a.stderr,
+		Log:     logw,
+		Signals: sigs,
+	})
+	if err != nil {
+		fmt.Fprintf(a.stderr, "km: %v\n", err)
+		var se *proxy.StartError
+		if errors.As(err, &se) {
+			return se.ExitCode()
+		}
+		return exitError
+	}
+	return code
 }
 
 func main() {
+	if runtime.GOOS == "windows" {
+		// The .old left beside km.exe by the last update, now that it no
+		// longer runs.
+		if exe, err := os.Executable(); err == nil {
+			update.CleanupOld(nil, runtime.GOOS, exe)
+		}
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

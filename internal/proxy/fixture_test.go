@@ -35,7 +35,8 @@ func fixture(mode string) int {
 	case "mcp":
 		return mcpServer(os.Stdin, os.Stdout, os.Stderr)
 	case "cat":
-		io.Copy(os.Stdout, os.Stdin)
+		// A userspace copy, as a real server reads and writes (no splice).
+		io.CopyBuffer(onlyWriter{os.Stdout}, onlyReader{os.Stdin}, make([]byte, 64<<10))
 		return 0
 	case "signal":
 		ch := make(chan os.Signal, 1)

@@ -1,0 +1,192 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// benchMessages builds total bytes of newline-delimited JSON-RPC messages
+// whose sizes are drawn between minSize and maxSize (log-uniform), a mix of
+// requests, responses and notifications.
+func benchMessages(total, minSize, maxSize int) []byte {
+	rng := rand.New(rand.NewPCG(5, 6))
+	text := strings.Repeat(`Lorem ipsum dolor sit amet, \"consectetur\" adipiscing elit.\n`, 1+maxSize/60)
+	var buf bytes.Buffer
+	buf.Grow(total + maxSize)
+	for id := 1; buf.Len() < total; id++ {
+		size := minSize
+		if maxSize > minSize {
+			size = int(float64(minSize) * pow(float64(maxSize)/float64(minSize), rng.Float64()))
+		}
+		body := text[:max(0, size-120)]
+		for strings.HasSuffix(body, `\`) {
+			body = body[:len(body)-1]
+		}
+		switch id % 3 {
+		case 0:
+			fmt.Fprintf(&buf, `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"%s"}}}`+"\n", id, body)
+		case 1:
+			fmt.Fprintf(&buf, `{"jsonrpc":"2.0","id":%d,"result":{"content":[{"type":"text","text":"%s"}]}}`+"\n", id, body)
+		default:
+			fmt.Fprintf(&buf, `{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"%s"}}`+"\n", body)
+		}
+	}
+	return buf.Bytes()
+}
+
+func pow(x, y float64) float64 {
+	// exp(y*ln x) without importing math for one call site
+	r := 1.0
+	for y >= 1 {
+		r *= x
+		y--
+	}
+	if y > 0 {
+		// x^y for 0<y<1 by repeated square roots (enough precision here)
+		lo, hi, acc := 0.0, 1.0, 1.0
+		root := x
+		for i := 0; i < 40; i++ {
+			root = sqrt(root)
+			mid := (lo + hi) / 2
+			if y >= mid {
+				acc *= root
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		r *= acc
+	}
+	return r
+}
+
+func sqrt(x float64) float64 {
+	z := x / 2
+	if z == 0 {
+		return 0
+	}
+	for i := 0; i < 60; i++ {
+		z = (z + x/z) / 2
+	}
+	return z
+}
+
+// pump writes data to w (then closes it) while draining r; it returns when
+// everything came back.
+func pump(tb testing.TB, data []byte, w io.WriteCloser, r io.Reader) {
+	errc := make(chan error, 1)
+	go func() {
+		_, err := w.Write(data)
+		w.Close()
+		errc <- err
+	}()
+	n, err := io.CopyBuffer(io.Discard, onlyReader{r}, make([]byte, 64<<10))
+	if err != nil || n != int64(len(data)) {
+		tb.Fatalf("read %d of %d bytes: %v", n, len(data), err)
+	}
+	if err := <-errc; err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// direct: the client's pipes are the server's own stdin and stdout.
+func runDirect(tb testing.TB, data []byte) time.Duration {
+	exe, env := fixtureCommand("cat")
+	cmd := exec.Command(exe)
+	cmd.Env = env
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	pump(tb, data, in, out)
+	if err := cmd.Wait(); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Since(t0)
+}
+
+// proxied: the same server behind km's proxy, logging every message to a file.
+func runProxied(tb testing.TB, data []byte, logPath string) time.Duration {
+	exe, env := fixtureCommand("cat")
+	inR, inW, _ := os.Pipe()
+	outR, outW, _ := os.Pipe()
+	logf, err := os.Create(logPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer logf.Close()
+	t0 := time.Now()
+	done := make(chan int, 1)
+	go func() {
+		code, err := Run(context.Background(), Options{Command: exe, Env: env, Stdin: inR, Stdout: outW, Stderr: os.Stderr, Log: logf})
+		if err != nil {
+			tb.Error(err)
+		}
+		outW.Close()
+		inR.Close()
+		done <- code
+	}()
+	pump(tb, data, inW, outR)
+	if code := <-done; code != 0 {
+		tb.Fatalf("exit %d", code)
+	}
+	d := time.Since(t0)
+	outR.Close()
+	return d
+}
+
+// BenchmarkProxyThroughput sends 100 MB of JSON-RPC messages to an echoing
+// server and reads them back, once with the client's pipes connected
+// directly to the server and once through the proxy (logging every message
+// of both directions to a file), and reports proxied ÷ direct throughput.
+//
+//	go test -run '^$' -bench ProxyThroughput -benchtime 5x ./internal/proxy
+func BenchmarkProxyThroughput(b *testing.B) {
+	sizes := []struct {
+		name     string
+		min, max int
+	}{
+		{"mixed-200B-1MB", 200, 1 << 20},
+		{"1KB", 1 << 10, 1 << 10},
+		{"64KB", 64 << 10, 64 << 10},
+		{"10MB", 10 << 20, 10 << 20},
+	}
+	for _, sz := range sizes {
+		b.Run(sz.name, func(b *testing.B) {
+			data := benchMessages(100<<20, sz.min, sz.max)
+			logPath := filepath.Join(b.TempDir(), "km.jsonl")
+			runDirect(b, data[:1<<20]) // warm up the page cache and the binary
+			var direct, proxied time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				direct += runDirect(b, data)
+				proxied += runProxied(b, data, logPath)
+			}
+			b.StopTimer()
+			mb := float64(len(data)) * float64(b.N) / 1e6
+			ratio := direct.Seconds() / proxied.Seconds()
+			b.ReportMetric(mb/direct.Seconds(), "direct-MB/s")
+			b.ReportMetric(mb/proxied.Seconds(), "proxy-MB/s")
+			b.ReportMetric(ratio, "ratio")
+			b.Logf("%s: %.0f MB of messages, direct %.0f MB/s, proxied %.0f MB/s, ratio %.3f (goal >= 0.9)",
+				sz.name, mb/float64(b.N), mb/direct.Seconds(), mb/proxied.Seconds(), ratio)
+		})
+	}
+}
