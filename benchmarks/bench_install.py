@@ -1,0 +1,112 @@
+"""Install benchmark (issue 3): ``curl | sh`` against the cost of fetching and checking by hand.
+
+Both sides are measured in the same run, interleaved, against the same local CDN on
+loopback (tests/support/sites.py) serving the real ``km-linux-amd64`` built with the
+pinned Go (a same-sized stand-in when Go cannot build here):
+
+- install:  ``curl -fsSL <cdn>/install.sh | sh`` (KM_INSTALL_DIR set): the script,
+  ``/version``, the ``.sha256``, the binary, verification, the rename, ``km --version``;
+- raw:      ``curl -fsS -O <binary> -O <binary>.sha256 && sha256sum -c``: one curl for
+  both files, then the check; the least work that still verifies.
+
+Reported: the median wall time of each over the rounds and their ratio (goal ≤ 1.5).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from kmrelease.config import ROOT
+
+sys.path.insert(0, str(ROOT))
+
+from tests.support.sites import CdnServer, build_site
+
+VERSION = "v0.0.1"
+ASSET = "km-linux-amd64"
+ROUNDS = int(os.environ.get("KM_BENCH_ROUNDS", "25"))
+GOAL = 1.5
+
+
+def real_binary(tmp: Path) -> tuple[bytes, str]:
+    """The real linux/amd64 km from the engine's build, or a stand-in of the same size."""
+    try:
+        from kmrelease.build import build
+        from kmrelease.matrix import parse_targets
+        from kmrelease.ui import Reporter
+        from kmrelease.version import parse_version
+
+        build(
+            parse_version(VERSION), parse_targets("linux/amd64"), Reporter(quiet=True), out_root=tmp / "dist"
+        )
+        return (tmp / "dist" / VERSION / ASSET).read_bytes(), "real km built with the pinned Go"
+    except Exception as exc:  # the benchmark still means something with a stand-in
+        stand_in = b"#!/bin/sh\necho 'km " + VERSION.encode() + b" (bench, -, linux/amd64)'\nexit 0\n"
+        return stand_in + b"#" * 1_500_000 + b"\n", f"stand-in of 1.5 MB ({type(exc).__name__}: {exc})"
+
+
+def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark command failed: {' '.join(argv)}\n{proc.stderr.decode()}")
+    return elapsed
+
+
+def main() -> int:
+    for tool in ("curl", "sha256sum", "sh"):
+        if shutil.which(tool) is None:
+            print(f"install benchmark: skipped ({tool} is not installed)")
+            return 0
+    with tempfile.TemporaryDirectory(prefix="km-bench-install-") as t:
+        tmp = Path(t)
+        binary, what = real_binary(tmp)
+        site = tmp / "site"
+        build_site(site, VERSION, {ASSET: binary})
+        with CdnServer(site) as cdn:
+            env = {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "HOME": str(tmp),
+                "KM_BASE_URL": cdn.url,
+                "NO_COLOR": "1",
+            }
+            install_dir = tmp / "install"
+            raw_dir = tmp / "raw"
+            install = ["sh", "-c", f'curl -fsSL "{cdn.url}/install.sh" | sh']
+            url = f"{cdn.url}/releases/{VERSION}/{ASSET}"
+            raw = [
+                "sh",
+                "-c",
+                f'curl -fsS -O "{url}" -O "{url}.sha256" && sha256sum -c --quiet {ASSET}.sha256',
+            ]
+            installs, raws = [], []
+            for i in range(ROUNDS + 2):
+                for d in (install_dir, raw_dir):
+                    shutil.rmtree(d, ignore_errors=True)
+                    d.mkdir()
+                a = timed(install, {**env, "KM_INSTALL_DIR": str(install_dir)}, tmp)
+                b = timed(raw, env, raw_dir)
+                if i >= 2:  # two warm-up rounds: page cache, server threads
+                    installs.append(a)
+                    raws.append(b)
+            assert (install_dir / "km").read_bytes() == binary
+    install_med, raw_med = statistics.median(installs), statistics.median(raws)
+    ratio = install_med / raw_med
+    print(f"binary: {ASSET}, {len(binary)} bytes ({what}); {ROUNDS} rounds, medians")
+    print(f"{'curl | sh install (verify, rename, km --version)':52} {install_med * 1000:9.1f} ms")
+    print(f"{'raw curl -O binary + .sha256, sha256sum -c':52} {raw_med * 1000:9.1f} ms")
+    print(f"{'ratio install ÷ raw':52} {ratio:9.2f}     goal ≤ {GOAL}")
+    print("install benchmark:", "goal met" if ratio <= GOAL else "goal missed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
