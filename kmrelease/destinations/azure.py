@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import os
 import random
 import re
@@ -71,6 +72,31 @@ _SECRET_PATTERNS = (
     re.compile(r"(?i)([?&;]sig=)[^&;\s'\"]+"),
     re.compile(r"(?i)(Authorization:?\s*(?:SharedKey|Bearer)\s+)[^\s'\"]+"),
 )
+
+
+def redact(text: str) -> str:
+    """Blank the secret-bearing parts of a text: SAS signatures, account keys, Authorization values."""
+    for rx in _SECRET_PATTERNS:
+        text = rx.sub(r"\1***", text)
+    return text
+
+
+class _RedactingFilter(logging.Filter):
+    """urllib3 logs request lines (with a SAS ``sig=`` in the query) at DEBUG: blank them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+_FILTER = _RedactingFilter()
+for _name in ("urllib3.connectionpool", "urllib3.util.retry", "azure"):
+    _logger = logging.getLogger(_name)
+    if not any(isinstance(f, _RedactingFilter) for f in _logger.filters):
+        _logger.addFilter(_FILTER)
 
 
 @dataclass(frozen=True)
@@ -307,9 +333,7 @@ class AzureBlobDestination:
     def _redact(self, text: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, "***")
-        for rx in _SECRET_PATTERNS:
-            text = rx.sub(r"\1***", text)
-        return text
+        return redact(text)
 
     @contextmanager
     def _sdk(self, action: str) -> Iterator[None]:
@@ -328,6 +352,14 @@ class AzureBlobDestination:
                 )
             ) from None
         except HttpResponseError as exc:
+            if exc.status_code in (401, 403):
+                raise KmError(
+                    self._redact(
+                        f"{action}: {self.label} refused the credentials (HTTP {exc.status_code} "
+                        f"{_code(exc)}): check {CONNECTION_STRING_ENV} or the identity's role assignments "
+                        "(Storage Blob Data Contributor)"
+                    )
+                ) from None
             raise KmError(
                 self._redact(f"{action}: HTTP {exc.status_code} {_code(exc)}: {_first_line(exc)}")
             ) from None
@@ -540,7 +572,8 @@ def _settings(headers: dict[str, str], md5: bytes | None) -> ContentSettings:
 
 
 def _code(exc: HttpResponseError) -> str:
-    return str(getattr(exc, "error_code", None) or "")
+    code = getattr(exc, "error_code", None) or ""
+    return str(getattr(code, "value", code))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -8,9 +8,11 @@ Azurite has no static website and no Put-Blob-From-URL: nothing here needs them.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "devstoreaccount1"
 # The emulator's published well-known key (not a secret; Azurite accepts nothing else by default).
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+# A second account whose key is a real secret for this session (tests grep output for it).
+SECRET_ACCOUNT = "kmsecret"
 LISTENING = re.compile(r"listens on (https?://[^\s]+)")
 
 
@@ -86,6 +90,7 @@ class Azurite:
     process: subprocess.Popen[str]
     url: str  # http://127.0.0.1:PORT
     location: Path
+    secret_key: str = ""
     output: list[str] = field(default_factory=list)
 
     @property
@@ -96,10 +101,11 @@ class Azurite:
     def blob_endpoint(self) -> str:
         return f"{self.url}/{ACCOUNT}"
 
-    def connection_string(self, endpoint: str | None = None) -> str:
+    def connection_string(self, endpoint: str | None = None, *, account: str = ACCOUNT) -> str:
+        key = self.secret_key if account == SECRET_ACCOUNT else KEY
         return (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
-            f"BlobEndpoint={endpoint or self.blob_endpoint};"
+            f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};"
+            f"BlobEndpoint={endpoint or f'{self.url}/{account}'};"
         )
 
     def stop(self) -> None:
@@ -115,6 +121,8 @@ class Azurite:
 def start(location: Path | None = None, *, timeout: float = 60.0) -> Azurite:
     exe = ensure_installed()
     location = location or Path(tempfile.mkdtemp(prefix="km-azurite-"))
+    secret_key = base64.b64encode(secrets.token_bytes(64)).decode()
+    env = {**os.environ, "AZURITE_ACCOUNTS": f"{ACCOUNT}:{KEY};{SECRET_ACCOUNT}:{secret_key}"}
     proc = subprocess.Popen(
         [
             str(exe),
@@ -132,6 +140,7 @@ def start(location: Path | None = None, *, timeout: float = 60.0) -> Azurite:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
+        env=env,
     )
     assert proc.stdout is not None
     lines: list[str] = []
@@ -157,4 +166,4 @@ def start(location: Path | None = None, *, timeout: float = 60.0) -> Azurite:
         if proc.poll() is None:
             proc.kill()
         raise RuntimeError("Azurite did not start:\n" + "\n".join(lines))
-    return Azurite(proc, found[0], location, lines)
+    return Azurite(proc, found[0], location, secret_key, lines)

@@ -48,6 +48,7 @@ class TcpProxy:
         self.stats = Stats()
         self._lock = threading.Lock()
         self._busy = 0
+        self._busy_at: set[int] = set()
         self._resets = 0
         self._reset_after = 0
         self._kill_at: int | None = None
@@ -65,6 +66,11 @@ class TcpProxy:
     def fail_next(self, n: int) -> None:
         with self._lock:
             self._busy = n
+
+    def fail_at(self, *request_numbers: int) -> None:
+        """Answer 503 to the requests with these ordinal numbers (counted by ``stats.requests``)."""
+        with self._lock:
+            self._busy_at = set(request_numbers)
 
     def reset_next(self, n: int, after_bytes: int = 64 * 1024) -> None:
         """Reset the next ``n`` requests whose body is larger than ``after_bytes``, after that many bytes."""
@@ -141,9 +147,9 @@ class TcpProxy:
                     self.stats.requests += 1
                     self.stats.methods.append(head.split(b" ", 1)[0].decode())
                     kill = self._kill_at is not None and self.stats.requests >= self._kill_at
-                    busy = self._busy > 0 and not kill
+                    busy = not kill and (self._busy > 0 or self.stats.requests in self._busy_at)
                     if busy:
-                        self._busy -= 1
+                        self._busy = max(0, self._busy - 1)
                         self.stats.busy_sent += 1
                     reset = not kill and not busy and self._resets > 0 and length > self._reset_after
                     if reset:

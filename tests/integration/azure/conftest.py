@@ -90,23 +90,39 @@ def all_blobs(service: BlobServiceClient) -> dict[str, object]:
     return out
 
 
-def assert_consistent(service: BlobServiceClient, releases: dict[str, Release]) -> str | None:
+def assert_consistent(
+    service: BlobServiceClient, releases: dict[str, Release], *, latest: bool = True
+) -> str | None:
     """SPEC §6's promise: ``meta/version`` never names a version whose blobs are incomplete.
 
     Returns the version named (or None). Every file of that version is present under
-    ``releases/<v>/`` and ``releases/latest/`` with the right size and MD5.
+    ``releases/<v>/`` with the right size, MD5 and content; with ``latest`` (a run that
+    finished) ``releases/latest/`` mirrors it too. An interrupted promotion may leave
+    ``latest/`` half-way while the pointer still names the old version: installers
+    resolve ``/version`` first and download from the versioned path, so that is safe.
     """
     raw = read_blob(service, key_of(Kind.VERSION))
     if raw is None:
         return None
     v = raw.decode().strip()
     rel = releases[v]
+    keys = [key_of(Kind.VERSIONED, version=v, file=f.name) for f in rel.files]
+    if latest:
+        keys += [key_of(Kind.LATEST, file=f.name) for f in rel.files]
     for f in rel.files:
-        for key in (key_of(Kind.VERSIONED, version=v, file=f.name), key_of(Kind.LATEST, file=f.name)):
+        for key in keys:
+            if not key.endswith("/" + f.name):
+                continue
             p = blob_props(service, key)
             assert p is not None, f"meta/version names {v} but {key} is missing"
             assert p.size == f.digest.size, f"{key}: {p.size} bytes, expected {f.digest.size}"
             assert bytes(p.content_settings.content_md5) == f.digest.md5, f"{key}: wrong Content-MD5"
             data = read_blob(service, key)
             assert data is not None and hashlib.sha256(data).hexdigest() == f.digest.sha256, key
+    if latest:
+        prefix = key_of(Kind.LATEST, file="")
+        extra = sorted(
+            set(all_blobs(service)) - set(keys) - {k for k in all_blobs(service) if not k.startswith(prefix)}
+        )
+        assert not extra, f"releases/latest/ holds files {v} does not have: {extra}"
     return v
