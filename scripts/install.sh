@@ -534,6 +534,15 @@ cleanup() {
     fi
 }
 
+# on_signal STATUS NAME: clean up and exit. The EXIT trap is dropped first: mksh would
+# otherwise exit with the EXIT trap's status (0) instead of STATUS.
+on_signal() {
+    cleanup
+    trap - EXIT
+    printf '%serror:%s interrupted (SIG%s): nothing was installed\n' "$_c_red" "$_c_reset" "$2" >&2
+    exit "$1"
+}
+
 # ----------------------------------------------------------------------------
 # sources
 
@@ -706,9 +715,9 @@ main() {
     setup_colors
     km_tmp=""
     trap cleanup EXIT
-    trap 'exit 129' HUP
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
+    trap 'on_signal 129 HUP' HUP
+    trap 'on_signal 130 INT' INT
+    trap 'on_signal 143 TERM' TERM
 
     # ${1+"$@"}: posh (and old shells) call an empty "$@" unset under set -u.
     parse_args ${1+"$@"}

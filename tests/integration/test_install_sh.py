@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import pty
 import shutil
+import signal
 import stat
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -396,6 +398,50 @@ def test_interrupted_download_leaves_earlier_km(env: Env, shell: str, downloader
     assert "v0.9.0" in subprocess.run([env.bindir / "km", "--version"], capture_output=True, text=True).stdout
     assert leftovers(env.bindir) == []
     assert env.gh.paths() == []
+
+
+@pytest.mark.parametrize("shell", shell_params())
+def test_ctrl_c_mid_download_cleans_up(env: Env, shell: str) -> None:
+    """Ctrl-C (SIGINT to the process group) during the download: exit 130, no temp files left."""
+    env.bindir.mkdir()
+    earlier = fake_km("v0.9.0")
+    (env.bindir / "km").write_bytes(earlier)
+    build_site(env.site, CURRENT, {ASSET: fake_km(CURRENT) + b"#" * 1_000_000 + b"\n"})
+    binary_path = f"/releases/{CURRENT}/{ASSET}"
+    env.cdn.faults[binary_path] = Fault.STALL
+    proc = subprocess.Popen(
+        [*shell_argv(shell, env.tmp), str(INSTALL_SH), "--install-dir", str(env.bindir)],
+        env={
+            "PATH": f"{env.fakes}:{SYSTEM_PATH}",
+            "HOME": str(env.home),
+            "KM_BASE_URL": env.cdn.url,
+            "NO_COLOR": "1",
+        },
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while binary_path not in env.cdn.paths() or not any(
+            (d / "km").exists() for d in env.bindir.glob(".km-install.*")
+        ):
+            assert time.monotonic() < deadline, "the download never started"
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        assert leftovers(env.bindir)  # the partial download is in the private temp directory
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        env.cdn.release.set()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err.decode().splitlines()[-1] == "error: interrupted (SIGINT): nothing was installed"
+    assert leftovers(env.bindir) == []
+    assert (env.bindir / "km").read_bytes() == earlier
 
 
 def _ro_bind_supported() -> bool:

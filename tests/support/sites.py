@@ -16,7 +16,8 @@ Reusable by any test that runs an installer (host tests, container e2e):
     every request in ``.requests`` and can inject faults per path:
     ``server.faults["/version"] = 503`` (any status) or ``Fault.TRUNCATE``
     (headers with the full Content-Length, half the body, then the connection
-    is closed).
+    is closed) or ``Fault.STALL`` (half the body, then silence until
+    ``server.release.set()``: a download to interrupt with a signal).
 
 ``GitHubServer(site)``
     GitHub's release download layout: ``/<owner>/<repo>/releases/download/<v>/<file>``
@@ -61,6 +62,7 @@ GITHUB_REPO = "kilometers-ai/kilometers-cli"
 class Fault(enum.Enum):
     TRUNCATE = "truncate"  # full Content-Length, half the body, connection closed
     DROP = "drop"  # close the connection without an answer
+    STALL = "stall"  # full Content-Length, half the body, then nothing until ``.release`` is set
 
 
 def fake_km(version: str, os: str = "linux", arch: str = "amd64", *, tag: str = "fake") -> bytes:
@@ -192,6 +194,7 @@ class _Server:
         self.port: int = self._httpd.server_address[1]
         self.requests: list[str] = []
         self.faults: dict[str, int | Fault] = {}
+        self.release = threading.Event()  # ends every Fault.STALL
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -207,6 +210,7 @@ class _Server:
         return self
 
     def stop(self) -> None:
+        self.release.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -237,7 +241,7 @@ class _Server:
             h.close_connection = True
             return
         status, body, headers = self.answer(path)
-        if fault is Fault.TRUNCATE and status == 200:
+        if fault in (Fault.TRUNCATE, Fault.STALL) and status == 200:
             h.send_response(200)
             for k, v in headers.items():
                 h.send_header(k, v)
@@ -245,6 +249,8 @@ class _Server:
             h.end_headers()
             h.wfile.write(body[: len(body) // 2])
             h.wfile.flush()
+            if fault is Fault.STALL:
+                self.release.wait(60)
             h.close_connection = True
             with contextlib.suppress(OSError):
                 h.connection.shutdown(socket.SHUT_RDWR)
