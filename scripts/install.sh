@@ -586,6 +586,10 @@ fetch() {
 
 # fail_download SOURCE-NAME: the error line for a download that failed for good.
 fail_download() {
+    if [ "$km_cdn_class" = missing ] && [ -n "$opt_version" ] && [ "$_dl_class" != missing ]; then
+        # The CDN's 404 is the news; GitHub being unreachable only means it could not be confirmed.
+        err "km $opt_version for $km_os/$km_arch is not published on the CDN ($km_cdn_reason), and GitHub could not be asked ($_dl_reason)"
+    fi
     case "$_dl_class" in
         missing)
             if [ -n "$opt_version" ]; then
@@ -624,6 +628,8 @@ from_github() {
 
 download_release() {
     km_cdn_note=""
+    km_cdn_class=""
+    km_cdn_reason=""
     case "$opt_source" in
         cdn)
             from_cdn || fail_download "the CDN $base_url"
@@ -638,6 +644,8 @@ download_release() {
                 fi
                 warn "the CDN failed ($_dl_reason); trying GitHub releases"
                 km_cdn_note="; the CDN failed too"
+                km_cdn_class=$_dl_class
+                km_cdn_reason=$_dl_reason
                 from_github || fail_download "GitHub $gh_base"
             fi
             ;;

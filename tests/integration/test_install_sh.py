@@ -307,6 +307,13 @@ def test_missing_version_everywhere(env: Env) -> None:
     assert env.gh.paths() == [f"{GH_PREFIX}/download/v9.9.9/{ASSET}.sha256"]
 
 
+def test_missing_version_on_the_cdn_and_github_unreachable(env: Env) -> None:
+    r = env.run(
+        "--install-dir", str(env.bindir), "--version", "v9.9.9", env={"KM_GITHUB_BASE_URL": dead_url()}
+    )
+    r.assert_failed("km v9.9.9", "not published on the CDN", "HTTP 404", "GitHub could not be asked")
+
+
 def test_no_version_published_and_github_down(env: Env) -> None:
     site_file(env.site, CURRENT, ASSET).parents[2].joinpath("meta", "version").unlink()
     r = env.run("--install-dir", str(env.bindir), env={"KM_GITHUB_BASE_URL": dead_url()})
