@@ -318,11 +318,11 @@ _APT = (
     "apt-get update -qq && apt-get install -y -qq --no-install-recommends"
 )
 _APT_CLEAN = "apt-get clean && rm -rf /var/lib/apt/lists/*"
-_CURL = f"{_APT} curl ca-certificates >/dev/null && {_APT_CLEAN}"
 _USER = (
     "mkdir -p /home/user && chown 1000:1000 /home/user && "
     "echo 'user:x:1000:1000::/home/user:/bin/sh' >> /etc/passwd"
 )
+_CURL = f"{_APT} curl ca-certificates >/dev/null && {_APT_CLEAN} && {_USER}"
 _WINE = (
     f"{_APT} wine64 >/dev/null && {_APT_CLEAN} && "
     'ln -sf "$(command -v wine64 || echo /usr/lib/wine/wine64)" /usr/local/bin/wine64 && '
@@ -347,7 +347,12 @@ IMAGES: dict[str, Image] = {
             pull="docker.io/library/debian:13",
             pull_provision=_CURL,
         ),
-        Image("busybox", busybox=True, pull="docker.io/library/busybox:1.36"),
+        Image(
+            "busybox",
+            busybox=True,
+            pull="docker.io/library/busybox:1.36",
+            pull_provision=f"mkdir -p /usr/local/bin && {_USER}",
+        ),
         Image(
             "debian12-arm64",
             arch="arm64",
@@ -363,10 +368,14 @@ IMAGES: dict[str, Image] = {
 
 def image_key(image: Image) -> str:
     """A hash of everything the image is made from (recursively), for the cache."""
-    doc: dict[str, object] = {"revision": RECIPE_REVISION, "recipe": image.__dict__, "pull": pull_mode()}
+    pulled = pull_mode() and image.pull is not None
+    # only what this mode builds from: a local recipe change does not invalidate pulled images
+    skip = ("suite", "include", "busybox") if pulled else ("pull", "pull_provision")
+    recipe = {k: v for k, v in image.__dict__.items() if k not in skip}
+    doc: dict[str, object] = {"revision": RECIPE_REVISION, "recipe": recipe, "pull": pulled}
     if image.base:
         doc["base"] = image_key(IMAGES[image.base])
-    if image.busybox:
+    if image.busybox and not pulled:
         bb = shutil.which("busybox")
         doc["busybox"] = hashlib.sha256(Path(bb).read_bytes()).hexdigest() if bb else None
         doc["layout"] = _BUSYBOX_LAYOUT
@@ -490,6 +499,7 @@ class Images:
         else:
             self._build(image, tarball)
         self.engine.import_tarball(tarball, ref, arch=image.arch)
+        self._prune_engine(ref)
         self.progress(f"image {name}: ready as {ref} in {time.monotonic() - started:.0f} s")
         self._ready[name] = ref
         return ref
@@ -549,6 +559,18 @@ class Images:
                 _debootstrap(image, rootfs, log)
             _tar_rootfs(rootfs, tarball, log)
         self._prune(image, tarball)
+
+    def _prune_engine(self, keep: str) -> None:
+        """Remove the engine's images of older recipes of the same image."""
+        repo = keep.rsplit(":", 1)[0]
+        res = self.engine._run(
+            ["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", f"reference={repo}"],
+            timeout=60,
+            check=False,
+        )
+        for ref in res.stdout.split():
+            if ref.rsplit(":", 1)[0] == repo and ref != keep:
+                self.engine._run(["rmi", ref], timeout=120, check=False)
 
     def _prune(self, image: Image, keep: Path) -> None:
         """Remove tarballs of older recipes of the same image."""
