@@ -45,6 +45,7 @@ class FakeArm:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -121,7 +122,7 @@ def fake_arm(mode: str = "succeed") -> Iterator[FakeArm]:
     arm = FakeArm(mode=mode)
     server = ThreadingHTTPServer(("127.0.0.1", 0), arm.handler())
     arm.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield arm
