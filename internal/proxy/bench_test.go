@@ -17,7 +17,10 @@ import (
 // benchMessages builds total bytes of newline-delimited JSON-RPC messages
 // whose sizes are drawn between minSize and maxSize (log-uniform), a mix of
 // requests, responses and notifications.
-func benchMessages(total, minSize, maxSize int) []byte {
+//
+// With calls, every message is a tools/call of the echo tool, which the
+// fixture MCP server answers with a response of about the same size.
+func benchMessages(total, minSize, maxSize int, calls bool) []byte {
 	rng := rand.New(rand.NewPCG(5, 6))
 	text := strings.Repeat(`Lorem ipsum dolor sit amet, \"consectetur\" adipiscing elit.\n`, 1+maxSize/60)
 	var buf bytes.Buffer
@@ -31,7 +34,11 @@ func benchMessages(total, minSize, maxSize int) []byte {
 		for strings.HasSuffix(body, `\`) {
 			body = body[:len(body)-1]
 		}
-		switch id % 3 {
+		kind := id % 3
+		if calls {
+			kind = 0
+		}
+		switch kind {
 		case 0:
 			fmt.Fprintf(&buf, `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"%s"}}}`+"\n", id, body)
 		case 1:
@@ -81,8 +88,8 @@ func sqrt(x float64) float64 {
 }
 
 // pump writes data to w (then closes it) while draining r; it returns when
-// everything came back.
-func pump(tb testing.TB, data []byte, w io.WriteCloser, r io.Reader) {
+// everything came back (for the echoing server, exactly data).
+func pump(tb testing.TB, data []byte, w io.WriteCloser, r io.Reader, echo bool) {
 	errc := make(chan error, 1)
 	go func() {
 		_, err := w.Write(data)
@@ -90,7 +97,7 @@ func pump(tb testing.TB, data []byte, w io.WriteCloser, r io.Reader) {
 		errc <- err
 	}()
 	n, err := io.CopyBuffer(io.Discard, onlyReader{r}, make([]byte, 64<<10))
-	if err != nil || n != int64(len(data)) {
+	if err != nil || echo && n != int64(len(data)) || n == 0 {
 		tb.Fatalf("read %d of %d bytes: %v", n, len(data), err)
 	}
 	if err := <-errc; err != nil {
@@ -99,8 +106,8 @@ func pump(tb testing.TB, data []byte, w io.WriteCloser, r io.Reader) {
 }
 
 // direct: the client's pipes are the server's own stdin and stdout.
-func runDirect(tb testing.TB, data []byte) time.Duration {
-	exe, env := fixtureCommand("cat")
+func runDirect(tb testing.TB, server string, data []byte) time.Duration {
+	exe, env := fixtureCommand(server)
 	cmd := exec.Command(exe)
 	cmd.Env = env
 	in, err := cmd.StdinPipe()
@@ -115,7 +122,7 @@ func runDirect(tb testing.TB, data []byte) time.Duration {
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	pump(tb, data, in, out)
+	pump(tb, data, in, out, server == "cat")
 	if err := cmd.Wait(); err != nil {
 		tb.Fatal(err)
 	}
@@ -123,8 +130,8 @@ func runDirect(tb testing.TB, data []byte) time.Duration {
 }
 
 // proxied: the same server behind km's proxy, logging every message to a file.
-func runProxied(tb testing.TB, data []byte, logPath string) time.Duration {
-	exe, env := fixtureCommand("cat")
+func runProxied(tb testing.TB, server string, data []byte, logPath string) time.Duration {
+	exe, env := fixtureCommand(server)
 	inR, inW, _ := os.Pipe()
 	outR, outW, _ := os.Pipe()
 	logf, err := os.Create(logPath)
@@ -135,7 +142,7 @@ func runProxied(tb testing.TB, data []byte, logPath string) time.Duration {
 	t0 := time.Now()
 	done := make(chan int, 1)
 	go func() {
-		code, err := Run(context.Background(), Options{Command: exe, Env: env, Stdin: inR, Stdout: outW, Stderr: os.Stderr, Log: logf})
+		code, err := Run(context.Background(), Options{Command: exe, Env: env, Stdin: inR, Stdout: outW, Log: logf})
 		if err != nil {
 			tb.Error(err)
 		}
@@ -143,7 +150,7 @@ func runProxied(tb testing.TB, data []byte, logPath string) time.Duration {
 		inR.Close()
 		done <- code
 	}()
-	pump(tb, data, inW, outR)
+	pump(tb, data, inW, outR, server == "cat")
 	if code := <-done; code != 0 {
 		tb.Fatalf("exit %d", code)
 	}
@@ -152,10 +159,14 @@ func runProxied(tb testing.TB, data []byte, logPath string) time.Duration {
 	return d
 }
 
-// BenchmarkProxyThroughput sends 100 MB of JSON-RPC messages to an echoing
-// server and reads them back, once with the client's pipes connected
+// BenchmarkProxyThroughput sends 100 MB of JSON-RPC messages to a server
+// and reads what comes back, once with the client's pipes connected
 // directly to the server and once through the proxy (logging every message
 // of both directions to a file), and reports proxied ÷ direct throughput.
+//
+// server=cat echoes bytes with no work of its own: the worst case for the
+// proxy, whose cost is then all there is to see. server=mcp is the fixture
+// MCP server answering each message (a tools/call echo), as a real one does.
 //
 //	go test -run '^$' -bench ProxyThroughput -benchtime 5x ./internal/proxy
 func BenchmarkProxyThroughput(b *testing.B) {
@@ -168,25 +179,27 @@ func BenchmarkProxyThroughput(b *testing.B) {
 		{"64KB", 64 << 10, 64 << 10},
 		{"10MB", 10 << 20, 10 << 20},
 	}
-	for _, sz := range sizes {
-		b.Run(sz.name, func(b *testing.B) {
-			data := benchMessages(100<<20, sz.min, sz.max)
-			logPath := filepath.Join(b.TempDir(), "km.jsonl")
-			runDirect(b, data[:1<<20]) // warm up the page cache and the binary
-			var direct, proxied time.Duration
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				direct += runDirect(b, data)
-				proxied += runProxied(b, data, logPath)
-			}
-			b.StopTimer()
-			mb := float64(len(data)) * float64(b.N) / 1e6
-			ratio := direct.Seconds() / proxied.Seconds()
-			b.ReportMetric(mb/direct.Seconds(), "direct-MB/s")
-			b.ReportMetric(mb/proxied.Seconds(), "proxy-MB/s")
-			b.ReportMetric(ratio, "ratio")
-			b.Logf("%s: %.0f MB of messages, direct %.0f MB/s, proxied %.0f MB/s, ratio %.3f (goal >= 0.9)",
-				sz.name, mb/float64(b.N), mb/direct.Seconds(), mb/proxied.Seconds(), ratio)
-		})
+	for _, server := range []string{"cat", "mcp"} {
+		for _, sz := range sizes {
+			b.Run("server="+server+"/"+sz.name, func(b *testing.B) {
+				data := benchMessages(100<<20, sz.min, sz.max, server == "mcp")
+				logPath := filepath.Join(b.TempDir(), "km.jsonl")
+				runDirect(b, server, data[:bytes.IndexByte(data, '\n')+1]) // warm up
+				var direct, proxied time.Duration
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					direct += runDirect(b, server, data)
+					proxied += runProxied(b, server, data, logPath)
+				}
+				b.StopTimer()
+				mb := float64(len(data)) * float64(b.N) / 1e6
+				ratio := direct.Seconds() / proxied.Seconds()
+				b.ReportMetric(mb/direct.Seconds(), "direct-MB/s")
+				b.ReportMetric(mb/proxied.Seconds(), "proxy-MB/s")
+				b.ReportMetric(ratio, "ratio")
+				b.Logf("server=%s %s: %.0f MB of messages, direct %.0f MB/s, proxied %.0f MB/s, ratio %.3f (goal >= 0.9)",
+					server, sz.name, mb/float64(b.N), mb/direct.Seconds(), mb/proxied.Seconds(), ratio)
+			})
+		}
 	}
 }

@@ -36,7 +36,7 @@ const maxDepth = 10000
 // it needs, skipping everything else at memory speed, so a 10 MB result costs
 // about as much as reading it once.
 func Classify(line []byte, dst []Message) []Message {
-	p := parser{b: line}
+	p := parser{b: line, nextQuote: -1, nextBackslash: -1}
 	p.ws()
 	if p.i == len(p.b) {
 		return dst
@@ -122,6 +122,9 @@ func decodeString(raw []byte) string {
 type parser struct {
 	b []byte
 	i int
+	// Positions of the next '"' and '\\' at or after some earlier point of
+	// the scan (len(b) when there is none); see str.
+	nextQuote, nextBackslash int
 }
 
 func (p *parser) ws() {
@@ -337,35 +340,49 @@ const (
 	msb = 0x8080808080808080
 )
 
-// specialMask flags (with its high bit) each of the 8 bytes in x that is
-// '"', '\\' or a control character: the only bytes a JSON string scan has to
-// stop at. Borrows can only flag bytes above a truly special one, so the
-// lowest flag is exact.
-func specialMask(x uint64) uint64 {
-	ctl := (x - lsb*0x20) & ^x
-	q := x ^ (lsb * '"')
-	q = (q - lsb) & ^q
-	bs := x ^ (lsb * '\\')
-	bs = (bs - lsb) & ^bs
-	return (ctl | q | bs) & msb
-}
-
-// skipPlain returns the index of the first '"', '\\' or control byte at or
-// after i, or len(b); eight bytes at a time.
-func skipPlain(b []byte, i int) int {
-	for i+8 <= len(b) {
-		if m := specialMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+// indexFrom returns the index of the first c at or after i, or len(b). The
+// first 16 bytes are looked at a word at a time (escapes and short strings
+// come close together; a call of the vectorised search costs more there).
+func indexFrom(b []byte, i int, c byte) int {
+	for end := min(len(b), i+16); i+8 <= end; i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:]) ^ (lsb * uint64(c))
+		if m := (x - lsb) & ^x & msb; m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
-		i += 8
 	}
-	for i < len(b) {
-		if c := b[i]; c == '"' || c == '\\' || c < 0x20 {
+	if k := bytes.IndexByte(b[i:], c); k >= 0 {
+		return i + k
+	}
+	return len(b)
+}
+
+// ctlIndex returns the index of the first control character (< 0x20) in b,
+// or -1; eight bytes at a time. Borrows can only flag bytes above a real
+// control character, so the lowest flag is exact.
+func ctlIndex(b []byte) int {
+	i := 0
+	for ; i+32 <= len(b); i += 32 {
+		w := b[i : i+32]
+		x0 := binary.LittleEndian.Uint64(w[0:])
+		x1 := binary.LittleEndian.Uint64(w[8:])
+		x2 := binary.LittleEndian.Uint64(w[16:])
+		x3 := binary.LittleEndian.Uint64(w[24:])
+		if ((x0-lsb*0x20)&^x0|(x1-lsb*0x20)&^x1|(x2-lsb*0x20)&^x2|(x3-lsb*0x20)&^x3)&msb != 0 {
+			break
+		}
+	}
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		if m := (x - lsb*0x20) & ^x & msb; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] < 0x20 {
 			return i
 		}
-		i++
 	}
-	return i
+	return -1
 }
 
 var hexDigit = [256]bool{
@@ -374,35 +391,45 @@ var hexDigit = [256]bool{
 	'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true,
 }
 
-// str parses a JSON string at p.i (the opening quote).
+// str parses a JSON string at p.i (the opening quote). Quotes and
+// backslashes are found with the vectorised bytes.IndexByte; their positions
+// are remembered for the whole line (they only move forward), so every byte
+// is searched once however many strings and escapes there are. The bytes in
+// between are checked for control characters at word speed.
 func (p *parser) str() bool {
 	b := p.b
 	i := p.i + 1
 	for {
-		i = skipPlain(b, i)
-		if i >= len(b) {
+		if p.nextQuote < i {
+			p.nextQuote = indexFrom(b, i, '"')
+			if p.nextQuote == len(b) {
+				return false
+			}
+		}
+		if p.nextBackslash < i {
+			p.nextBackslash = indexFrom(b, i, '\\')
+		}
+		stop := min(p.nextQuote, p.nextBackslash)
+		if ctlIndex(b[i:stop]) >= 0 {
 			return false
 		}
-		switch b[i] {
-		case '"':
-			p.i = i + 1
+		if stop == p.nextQuote {
+			p.i = stop + 1
 			return true
-		case '\\':
-			if i+1 >= len(b) {
+		}
+		i = stop // a backslash
+		if i+1 >= len(b) {
+			return false
+		}
+		switch b[i+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			i += 2
+		case 'u':
+			if i+6 > len(b) || !hexDigit[b[i+2]] || !hexDigit[b[i+3]] || !hexDigit[b[i+4]] || !hexDigit[b[i+5]] {
 				return false
 			}
-			switch b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(b) || !hexDigit[b[i+2]] || !hexDigit[b[i+3]] || !hexDigit[b[i+4]] || !hexDigit[b[i+5]] {
-					return false
-				}
-				i += 6
-			default:
-				return false
-			}
-		default: // a control character
+			i += 6
+		default:
 			return false
 		}
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -106,32 +107,68 @@ func TestClassifyDeepNesting(t *testing.T) {
 	}
 }
 
-func TestSkipPlain(t *testing.T) {
-	naive := func(b []byte, i int) int {
-		for ; i < len(b); i++ {
-			if c := b[i]; c == '"' || c == '\\' || c < 0x20 {
-				return i
-			}
-		}
-		return len(b)
-	}
-	alphabet := []byte{'a', 'z', '"', '\\', 0, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xff, 0xa2, '!', '#'}
+func TestStringsAgreeWithEncodingJSON(t *testing.T) {
+	// Random string bodies, heavy in the bytes that matter, inside a message:
+	// valid exactly when encoding/json says so.
+	alphabet := []byte{'a', 'z', '"', '\\', '\\', 'u', 'n', '0', 'F', 0, 0x1f, '\t', 0x20, 0x7f, 0x80, 0xff, '/'}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for n := 0; n < 200000; n++ {
-		b := make([]byte, rng.IntN(40))
-		for i := range b {
-			if rng.IntN(4) == 0 {
-				b[i] = alphabet[rng.IntN(len(alphabet))]
+	for n := 0; n < 300000; n++ {
+		body := make([]byte, rng.IntN(60))
+		for i := range body {
+			if rng.IntN(3) == 0 {
+				body[i] = alphabet[rng.IntN(len(alphabet))]
 			} else {
-				b[i] = byte(rng.IntN(256))
+				body[i] = 'a' + byte(rng.IntN(26))
 			}
 		}
-		start := 0
-		if len(b) > 0 {
-			start = rng.IntN(len(b))
+		line := []byte(`{"jsonrpc":"2.0","id":1,"result":{"a":"` + string(body) + `","b":"x\\y"}}`)
+		valid := json.Valid(line)
+		if got := Classify(line, nil)[0].Kind != KindInvalid; got != valid {
+			t.Fatalf("%q: json.Valid %v, Classify valid %v", line, valid, got)
 		}
-		if got, want := skipPlain(b, start), naive(b, start); got != want {
-			t.Fatalf("skipPlain(%q, %d) = %d, want %d", b, start, got, want)
+	}
+}
+
+func TestIndexFrom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for n := 0; n < 100000; n++ {
+		b := make([]byte, rng.IntN(50))
+		for i := range b {
+			b[i] = "ab\"\\\x00\xff"[rng.IntN(6)]
+		}
+		i := 0
+		if len(b) > 0 {
+			i = rng.IntN(len(b) + 1)
+		}
+		for _, c := range []byte{'"', '\\'} {
+			want := bytes.IndexByte(b[i:], c)
+			if want < 0 {
+				want = len(b)
+			} else {
+				want += i
+			}
+			if got := indexFrom(b, i, c); got != want {
+				t.Fatalf("indexFrom(%q, %d, %q) = %d, want %d", b, i, c, got, want)
+			}
+		}
+	}
+}
+
+func TestCtlIndex(t *testing.T) {
+	for n := 0; n < 20; n++ {
+		for pos := -1; pos < n; pos++ {
+			for _, c := range []byte{0, 0x1f, '\t'} {
+				b := []byte(strings.Repeat("\x20", n))
+				if pos >= 0 {
+					b[pos] = c
+					if pos+1 < n {
+						b[pos+1] = 0x01 // a later one must not win
+					}
+				}
+				if got := ctlIndex(b); got != pos {
+					t.Fatalf("ctlIndex(%q) = %d, want %d", b, got, pos)
+				}
+			}
 		}
 	}
 }

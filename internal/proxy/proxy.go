@@ -34,6 +34,8 @@ const (
 	// A line longer than this is relayed and counted but not kept whole in
 	// memory for inspection.
 	maxInspect = 256 << 20
+	// The line buffer is reused for the next message up to this capacity.
+	keepLine = 16 << 20
 	// How long the child's stdout may stay open after the child has exited
 	// (held by a grandchild) before km stops waiting for it.
 	drainGrace = 2 * time.Second
@@ -46,7 +48,7 @@ type Options struct {
 	Env     []string // nil: inherit
 	Stdin   io.Reader
 	Stdout  io.Writer
-	Stderr  io.Writer // the child's stderr goes straight here
+	Stderr  io.Writer // the child's stderr goes straight here; nil: discarded
 	// Log receives one JSON line per message; nil disables recording.
 	Log io.Writer
 	// Warn receives km's own notes (a log that fails mid-run); nil: Stderr.
@@ -99,6 +101,9 @@ func Run(ctx context.Context, o Options) (int, error) {
 	}
 	if o.Warn == nil {
 		o.Warn = o.Stderr
+	}
+	if o.Warn == nil {
+		o.Warn = io.Discard
 	}
 	inR, inW, err := os.Pipe()
 	if err != nil {
@@ -296,8 +301,8 @@ func (c *cutter) keep(b []byte) {
 }
 
 func (c *cutter) reset() {
-	if cap(c.line) > 4*chunkSize {
-		c.line = nil // do not keep a big message's buffer alive
+	if cap(c.line) > keepLine {
+		c.line = nil // do not keep a huge message's buffer alive
 	}
 	c.line, c.size, c.overflow = c.line[:0], 0, false
 }
