@@ -27,6 +27,7 @@ import pytest
 from kmrelease.config import ROOT
 from kmrelease.containers import Engine, Images, Result, arm64_emulation, cache_dir, engine_from_env
 from kmrelease.errors import KmError
+from tests.support.sites import dead_url
 
 OLD, NEW = "v1.0.0", "v1.1.0"
 
@@ -208,7 +209,7 @@ def cdn(published: Published) -> Iterator[str]:
 
 # --------------------------------------------------------------------------- running things in containers
 
-DEAD_URL = "http://127.0.0.1:9"  # discard port: nothing listens, so a connection is refused
+DEAD_URL = dead_url()  # nothing listens there: a connection is refused (a CDN that is down)
 MARK = "@@"
 
 
