@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -39,17 +37,7 @@ func fixture(mode string) int {
 		io.CopyBuffer(onlyWriter{os.Stdout}, onlyReader{os.Stdin}, make([]byte, 64<<10))
 		return 0
 	case "signal":
-		ch := make(chan os.Signal, 1)
-		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
-		fmt.Println("ready")
-		s := <-ch
-		fmt.Printf("got %v\n", s)
-		if s == syscall.SIGTERM {
-			signal.Reset(syscall.SIGTERM)
-			syscall.Kill(os.Getpid(), syscall.SIGTERM)
-			select {}
-		}
-		return 42
+		return signalFixture()
 	}
 	if code, ok := strings.CutPrefix(mode, "exit="); ok {
 		n, _ := strconv.Atoi(code)

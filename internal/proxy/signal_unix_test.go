@@ -3,6 +3,9 @@
 package proxy
 
 import (
+	"fmt"
+	"os"
+	"os/signal"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,4 +33,20 @@ func TestSignalsForwarded(t *testing.T) {
 			t.Fatalf("%v: code %d err %v", tt.sig, o.code, o.err)
 		}
 	}
+}
+
+// signalFixture says "ready", then reports the first SIGINT or SIGTERM: it
+// exits 42 after SIGINT and dies of SIGTERM.
+func signalFixture() int {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	fmt.Println("ready")
+	s := <-ch
+	fmt.Printf("got %v\n", s)
+	if s == syscall.SIGTERM {
+		signal.Reset(syscall.SIGTERM)
+		syscall.Kill(os.Getpid(), syscall.SIGTERM)
+		select {}
+	}
+	return 42
 }
