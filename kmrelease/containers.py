@@ -547,6 +547,7 @@ class Images:
             base_ref = self.ensure(image.base)
             self.progress(f"image {image.name}: building from {image.base} (log {log})")
             self._provision(image, base_ref, image.provision, tarball=tarball)
+            self._prune(image, tarball)
             return
         how = "busybox-static rootfs" if image.busybox else f"debootstrap {image.suite} {image.arch}"
         self.progress(f"image {image.name}: building ({how}; log {log})")
