@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
+import re
 import subprocess
 import sys
 import time
@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from kmrelease.config import ROOT
-from kmrelease.containers import Engine, Images, Result, arm64_emulation, cache_dir, engine_from_env
+from kmrelease.containers import Engine, Images, Result, arm64_emulation, engine_from_env
 from kmrelease.errors import KmError
 from tests.support.sites import dead_url
 
@@ -161,40 +161,35 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Published:
     return Published(site, (OLD, NEW), current, manifests)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
-def cdn(published: Published) -> Iterator[str]:
-    """The real edge (`inv serve`) in front of the published site, on 127.0.0.1."""
-    port = free_port()
+def cdn(published: Published, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real edge (`inv serve`) in front of the published site, on 127.0.0.1 (a free port)."""
     inv = Path(sys.executable).with_name("inv")
-    log = cache_dir() / "logs" / "serve.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [str(inv), "serve", "--site", str(published.site), "--host", "127.0.0.1", "--port", str(port)],
+            [str(inv), "serve", "--site", str(published.site), "--host", "127.0.0.1", "--port", "0"],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-    url = f"http://127.0.0.1:{port}"
+    url = ""
     try:
         deadline = time.monotonic() + 30
         while True:
-            try:
-                with urllib.request.urlopen(url + "/version", timeout=2) as resp:
-                    if resp.read().decode().strip() == published.current:
-                        break
-            except OSError:
-                pass
+            if not url:
+                m = re.search(r"on (http://127\.0\.0\.1:\d+)/", log.read_text())
+                url = m.group(1) if m else ""
+            if url:
+                try:
+                    with urllib.request.urlopen(url + "/version", timeout=2) as resp:
+                        if resp.read().decode().strip() == published.current:
+                            break
+                except OSError:
+                    pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"inv serve did not come up on {url}:\n{log.read_text()[-2000:]}", pytrace=False)
+                pytest.fail(f"inv serve did not come up:\n{log.read_text()[-2000:]}", pytrace=False)
             time.sleep(0.2)
         progress(f"inv serve: {url} (site {published.site})")
         yield url
