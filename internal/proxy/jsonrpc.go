@@ -391,31 +391,57 @@ var hexDigit = [256]bool{
 	'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true,
 }
 
-// str parses a JSON string at p.i (the opening quote). Quotes and
-// backslashes are found with the vectorised bytes.IndexByte; their positions
-// are remembered for the whole line (they only move forward), so every byte
-// is searched once however many strings and escapes there are. The bytes in
+// specialMask flags (with its high bit) each of the 8 bytes in x that is
+// '"', '\\' or a control character. Borrows can only flag bytes above a
+// truly special one, so the lowest flag is exact.
+func specialMask(x uint64) uint64 {
+	ctl := (x - lsb*0x20) & ^x
+	q := x ^ (lsb * '"')
+	q = (q - lsb) & ^q
+	bs := x ^ (lsb * '\\')
+	bs = (bs - lsb) & ^bs
+	return (ctl | q | bs) & msb
+}
+
+// str parses a JSON string at p.i (the opening quote). The next 32 bytes
+// are looked at a word at a time for a quote, backslash or control
+// character (escapes in text come that close together); past that, quotes
+// and backslashes are found with the vectorised bytes.IndexByte and their
+// positions remembered for the whole line (they only move forward, so every
+// byte is searched once however many strings there are), and the bytes in
 // between are checked for control characters at word speed.
 func (p *parser) str() bool {
 	b := p.b
 	i := p.i + 1
 	for {
-		if p.nextQuote < i {
-			p.nextQuote = indexFrom(b, i, '"')
-			if p.nextQuote == len(b) {
+		stop := -1
+		for end := min(len(b), i+32); i+8 <= end; i += 8 {
+			if m := specialMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				stop = i + bits.TrailingZeros64(m)>>3
+				break
+			}
+		}
+		if stop < 0 {
+			if p.nextQuote < i {
+				p.nextQuote = indexFrom(b, i, '"')
+				if p.nextQuote == len(b) {
+					return false
+				}
+			}
+			if p.nextBackslash < i {
+				p.nextBackslash = indexFrom(b, i, '\\')
+			}
+			stop = min(p.nextQuote, p.nextBackslash)
+			if k := ctlIndex(b[i:stop]); k >= 0 {
 				return false
 			}
 		}
-		if p.nextBackslash < i {
-			p.nextBackslash = indexFrom(b, i, '\\')
-		}
-		stop := min(p.nextQuote, p.nextBackslash)
-		if ctlIndex(b[i:stop]) >= 0 {
-			return false
-		}
-		if stop == p.nextQuote {
+		switch c := b[stop]; {
+		case c == '"':
 			p.i = stop + 1
 			return true
+		case c < 0x20:
+			return false
 		}
 		i = stop // a backslash
 		if i+1 >= len(b) {

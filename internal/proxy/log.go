@@ -22,12 +22,12 @@ type record struct {
 
 // logger serialises records from both directions into JSON lines. It writes
 // whole lines only, in batches, and fills in the method of a response from
-// the request it answers.
+// the request it answers. Records travel in slices, one per relayed chunk.
 type logger struct {
 	w       io.Writer
 	warn    io.Writer
 	now     func() time.Time
-	ch      chan record
+	ch      chan []record
 	stop    chan struct{}
 	done    chan struct{}
 	pending map[string]string // direction+id of an open request -> method
@@ -38,18 +38,19 @@ type logger struct {
 const maxPending = 4096
 
 func newLogger(w, warn io.Writer, now func() time.Time) *logger {
-	l := &logger{w: w, warn: warn, now: now, ch: make(chan record, 1024),
+	l := &logger{w: w, warn: warn, now: now, ch: make(chan []record, 64),
 		stop: make(chan struct{}), done: make(chan struct{}), pending: map[string]string{}}
 	go l.loop()
 	return l
 }
 
-// log queues one message; it copies what it keeps from m (m.ID aliases a
-// buffer that is about to be reused).
-func (l *logger) log(dir string, m Message, note string) {
-	r := record{time: l.now(), dir: dir, kind: m.Kind, method: m.Method, id: string(m.ID), bytes: m.Bytes, note: note}
+// send queues records; the logger owns the slice afterwards.
+func (l *logger) send(rs []record) {
+	if len(rs) == 0 {
+		return
+	}
 	select {
-	case l.ch <- r:
+	case l.ch <- rs:
 	case <-l.stop:
 	}
 }
@@ -63,14 +64,16 @@ func (l *logger) loop() {
 	defer close(l.done)
 	var batch []byte
 	for {
-		var r record
+		var rs []record
 		select {
-		case r = <-l.ch:
+		case rs = <-l.ch:
 		case <-l.stop:
 			for {
 				select {
-				case r = <-l.ch:
-					batch = l.append(batch, r)
+				case rs = <-l.ch:
+					for _, r := range rs {
+						batch = l.append(batch, r)
+					}
 					continue
 				default:
 				}
@@ -79,7 +82,9 @@ func (l *logger) loop() {
 			l.write(batch)
 			return
 		}
-		batch = l.append(batch, r)
+		for _, r := range rs {
+			batch = l.append(batch, r)
+		}
 		// Write when nothing else is waiting or the batch is big: a log that
 		// is current when idle, one write per burst when busy.
 		if len(l.ch) == 0 || len(batch) >= 64<<10 {

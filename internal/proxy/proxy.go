@@ -262,7 +262,9 @@ func relay(src io.Reader, dst io.Writer, lg *logger, dir string) {
 type onlyWriter struct{ io.Writer }
 type onlyReader struct{ io.Reader }
 
-// cutter cuts one direction's byte stream into lines and logs them.
+// cutter cuts one direction's byte stream into lines and classifies them.
+// The records of one chunk go to the logger together, stamped with the time
+// the chunk was relayed.
 type cutter struct {
 	lg       *logger
 	dir      string
@@ -270,14 +272,17 @@ type cutter struct {
 	size     int    // its full size, including what was not kept
 	overflow bool   // longer than maxInspect
 	msgs     []Message
+	recs     []record
+	now      time.Time
 }
 
 func (c *cutter) write(b []byte) {
+	c.now = c.lg.now()
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			c.keep(b)
-			return
+			break
 		}
 		if c.size == 0 {
 			c.emit(b[:i], i, false) // the whole line is in this chunk
@@ -287,6 +292,14 @@ func (c *cutter) write(b []byte) {
 			c.reset()
 		}
 		b = b[i+1:]
+	}
+	c.send()
+}
+
+func (c *cutter) send() {
+	if len(c.recs) > 0 {
+		c.lg.send(c.recs)
+		c.recs = nil
 	}
 }
 
@@ -310,14 +323,16 @@ func (c *cutter) reset() {
 // flush logs an unterminated last line (a child that died mid-message).
 func (c *cutter) flush() {
 	if c.size > 0 {
+		c.now = c.lg.now()
 		c.emit(c.line, c.size, c.overflow)
 		c.reset()
 	}
+	c.send()
 }
 
 func (c *cutter) emit(line []byte, size int, overflow bool) {
 	if overflow {
-		c.lg.log(c.dir, Message{Kind: KindInvalid, Bytes: size}, "too large to inspect")
+		c.add(Message{Kind: KindInvalid, Bytes: size}, "too large to inspect")
 		return
 	}
 	if n := len(line); n > 0 && line[n-1] == '\r' {
@@ -325,6 +340,12 @@ func (c *cutter) emit(line []byte, size int, overflow bool) {
 	}
 	c.msgs = Classify(line, c.msgs[:0])
 	for _, m := range c.msgs {
-		c.lg.log(c.dir, m, "")
+		c.add(m, "")
 	}
+}
+
+// add records m, copying what it keeps (m.ID aliases a reused buffer).
+func (c *cutter) add(m Message, note string) {
+	c.recs = append(c.recs, record{time: c.now, dir: c.dir, kind: m.Kind, method: m.Method,
+		id: string(m.ID), bytes: m.Bytes, note: note})
 }
