@@ -29,7 +29,8 @@ VERSION = "v0.0.1"
 RUNNER = """
 import atexit, json, resource, sys
 from invoke.main import program
-atexit.register(lambda: open(sys.argv[1], "w").write(json.dumps(
+out = sys.argv[1]
+atexit.register(lambda: open(out, "w").write(json.dumps(
     {"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})))
 sys.argv = ["inv", *sys.argv[2:]]
 program.run()
