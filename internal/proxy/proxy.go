@@ -93,7 +93,7 @@ func unwrapExec(err error) error {
 }
 
 // Run starts the child, relays until it exits and returns its exit code
-// (128+N when it was killed by signal N). The error is a *StartError when the
+// (128+N when it was killed by signal N). Cancelling ctx kills the child. The error is a *StartError when the
 // child could not be started.
 func Run(ctx context.Context, o Options) (int, error) {
 	if o.Now == nil {
@@ -150,6 +150,13 @@ func Run(ctx context.Context, o Options) (int, error) {
 
 	exited := make(chan struct{})
 	go forwardSignals(cmd.Process, o.Signals, exited)
+	go func() {
+		select {
+		case <-ctx.Done(): // the caller gave up: the child goes too
+			cmd.Process.Kill()
+		case <-exited:
+		}
+	}()
 	waitErr := cmd.Wait()
 	close(exited)
 

@@ -436,3 +436,25 @@ func TestAppendString(t *testing.T) {
 		}
 	}
 }
+
+func TestContextCancelKillsChild(t *testing.T) {
+	inR, inW, _ := os.Pipe()
+	defer inW.Close()
+	cmd, env := fixtureCommand("mcp")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		code, _ := Run(ctx, Options{Command: cmd, Env: env, Stdin: inR, Stdout: io.Discard, Log: io.Discard})
+		done <- code
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case code := <-done:
+		if code == 0 {
+			t.Fatal("killed child reported success")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
