@@ -89,15 +89,23 @@ def _write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def source_fingerprint(root: Path = ROOT) -> str:
-    """Hash of every Go source file that can go into the binary (tests excluded)."""
-    h = hashlib.sha256()
+def go_files(root: Path = ROOT, *, tests: bool = False) -> list[Path]:
+    """The module's Go sources (``_test.go`` only with ``tests``), never the toolchain in .venv."""
     files: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
-        for name in filenames:
-            if (name.endswith(".go") and not name.endswith("_test.go")) or name in ("go.mod", "go.sum"):
-                files.append(Path(dirpath) / name)
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith((".", "_")))
+        files += [
+            Path(dirpath) / name
+            for name in filenames
+            if name.endswith(".go") and (tests or not name.endswith("_test.go"))
+        ]
+    return sorted(files)
+
+
+def source_fingerprint(root: Path = ROOT) -> str:
+    """Hash of every Go source file that can go into the binary (tests excluded), go.mod and go.sum."""
+    h = hashlib.sha256()
+    files = go_files(root) + [p for p in (root / "go.mod", root / "go.sum") if p.exists()]
     for path in sorted(files):
         h.update(path.relative_to(root).as_posix().encode() + b"\0")
         h.update(sha256_file(path).encode() + b"\n")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+from .build import go_files
 from .config import ROOT
 from .errors import KmError
 from .gotool import find_go
@@ -59,7 +60,7 @@ def shellcheck() -> None:
 def go_checks() -> None:
     go = find_go()
     env = go.env(CGO_ENABLED="0")
-    out = _run([str(go.gofmt), "-l", "."], "gofmt")
+    out = _run([str(go.gofmt), "-l", *map(str, go_files(tests=True))], "gofmt")
     if out.strip():
         raise KmError(f"gofmt would reformat: {' '.join(out.split())}")
     _run([str(go.go), "vet", "./..."], "go vet", env=env)
