@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .artifacts import Release, check_manifest, release_file_names
+from .artifacts import Release, ReleaseFile, check_manifest, release_file_names
 from .destinations import Destination, ObjectInfo
 from .errors import KmError
 from .hashing import digest_bytes, digest_file
@@ -136,7 +137,8 @@ def publish_release(
         reporter.step(f"upload {len(todo)} file(s) to {folder}")
         total = sum(f.digest.size for f in todo)
         with reporter.progress(), reporter.bar(folder, total) as overall:
-            for f in todo:
+
+            def put(f: ReleaseFile) -> None:
                 key = key_of(Kind.VERSIONED, version=v, file=f.name)
                 with reporter.bar(f.name, f.digest.size) as bar:
                     dest.upload(
@@ -147,6 +149,23 @@ def publish_release(
                         overwrite=f in conflicts,
                         bar=_Tee(bar, overall),
                     )
+
+            # A destination may take several files at once (``parallel_uploads``, e.g. Azure): the
+            # files are independent; nothing public changes until all of them are read back (step 3).
+            workers = max(1, min(len(todo), int(getattr(dest, "parallel_uploads", 1))))
+            if workers == 1:
+                for f in todo:
+                    put(f)
+            else:
+                with ThreadPoolExecutor(workers, thread_name_prefix="km-upload") as pool:
+                    futures = [pool.submit(put, f) for f in todo]
+                    try:
+                        for fut in futures:
+                            fut.result()
+                    except BaseException:
+                        pool.shutdown(wait=True, cancel_futures=True)
+                        raise
+            for f in todo:
                 outcome.uploaded.append(f.name)
                 outcome.bytes_uploaded += f.digest.size
 

@@ -237,12 +237,14 @@ class AzureBlobDestination:
         token_credential: bool = False,
         create_containers: bool = False,
         reporter: Reporter | None = None,
-        max_concurrency: int = 4,
+        max_concurrency: int = 2,
+        parallel_uploads: int = 4,
         copy_timeout: float = 600.0,
     ) -> None:
         self.service = service
         self.label = label
-        self.max_concurrency = max_concurrency
+        self.max_concurrency = max_concurrency  # requests per file (blocks of one upload)
+        self.parallel_uploads = parallel_uploads  # files at once (read by publish.py)
         self.copy_timeout = copy_timeout
         self.create_containers = create_containers
         self._reporter = reporter
@@ -285,7 +287,7 @@ class AzureBlobDestination:
         reporter: Reporter | None = None,
         *,
         retry: RetrySettings | None = None,
-        max_concurrency: int = 4,
+        max_concurrency: int = 2,
     ) -> AzureBlobDestination:
         settings = _parse_connection_string(conn)
         secrets = (conn, settings.get("accountkey", ""), settings.get("sharedaccesssignature", ""))
@@ -315,7 +317,7 @@ class AzureBlobDestination:
         reporter: Reporter | None = None,
         *,
         retry: RetrySettings | None = None,
-        max_concurrency: int = 4,
+        max_concurrency: int = 2,
     ) -> AzureBlobDestination:
         options = _client_options(retry or RetrySettings())
         service = BlobServiceClient(account_url, credential=credential, **options)

@@ -158,7 +158,7 @@ class TcpProxy:
                 if kill:
                     with self._lock:
                         self.stats.kills += 1
-                    threading.Thread(target=self.stop, daemon=True).start()
+                    self.stop()  # synchronously: a later restart() must not be undone
                     _rst(client)
                     return
                 if busy:

@@ -126,7 +126,7 @@ def test_origin_dies_mid_release_and_comes_back(
     dest = via(
         proxy,
         azurite,
-        RetrySettings(total=1, initial_backoff=0.01, increment_base=0.01, jitter=0, connection_timeout=2),
+        RetrySettings(total=3, initial_backoff=0.01, increment_base=0.01, jitter=0, connection_timeout=2),
     )
     v1, v2 = release_of("v1.0.0", sizes=BIG), release_of("v1.1.0", sizes=BIG)
     releases = {"v1.0.0": v1, "v1.1.0": v2}
