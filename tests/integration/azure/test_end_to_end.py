@@ -1,0 +1,119 @@
+"""End to end as an operator runs it: `inv release --dest azure` to Azurite, `inv serve --origin`
+in front of it, `inv verify` through the edge, and `install.sh` installing a working km from it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from azure.storage.blob import BlobServiceClient
+
+from kmrelease.config import ROOT
+from tests.support.azurite import KEY, Azurite
+
+pytestmark = [pytest.mark.azurite, pytest.mark.slow]
+VERSION = "v0.44.0"
+INV = [sys.executable, "-m", "invoke"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def env(azurite: Azurite, blobs: BlobServiceClient, tmp_path: Path) -> dict[str, str]:
+    config = tmp_path / "release.toml"
+    config.write_text('[project]\npublic_base_url = ""\n\n[azure]\n')  # no Front Door: nothing to purge
+    return {
+        **os.environ,
+        "CI": "true",
+        "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string(),
+        "KM_RELEASE_CONFIG": str(config),
+    }
+
+
+@pytest.fixture
+def edge(azurite: Azurite, env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*INV, "serve", "--origin", azurite.blob_endpoint, "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(url + "/version", timeout=2)
+            break
+        except requests.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                why = proc.stderr.read() if proc.stderr else ""
+                raise RuntimeError(f"inv serve --origin did not start: {why}") from None
+            time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def inv(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*INV, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+def test_release_to_azurite_serve_verify_install(env: dict[str, str], edge: str, tmp_path: Path) -> None:
+    env = {**env, "KM_BASE_URL": edge}
+    rel = inv("release", "--version", VERSION, "--dest", "azure", "--skip-purge", env=env)
+    assert rel.returncode == 0, rel.stdout + rel.stderr
+    assert KEY not in rel.stdout + rel.stderr
+
+    # the edge relays the blobs' own headers
+    r = requests.get(f"{edge}/version", timeout=10)
+    assert r.status_code == 200 and r.text == f"{VERSION}\n"
+    assert r.headers["Cache-Control"] == "public, max-age=300"
+    r = requests.head(f"{edge}/releases/{VERSION}/km-linux-amd64", timeout=10)
+    assert r.headers["Cache-Control"] == "public, max-age=86400, immutable"
+    assert r.headers["Content-Type"] == "application/octet-stream"
+    r = requests.get(f"{edge}/install.sh", timeout=10)
+    assert r.status_code == 200 and r.text == (ROOT / "scripts" / "install.sh").read_text()
+
+    verify = inv("verify", "--base-url", edge, "--version", VERSION, env=env)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    # a re-run publishes nothing and still verifies
+    again = inv("release", "--version", VERSION, "--dest", "azure", "--skip-purge", env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "0 uploaded" in again.stderr, again.stderr
+
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed: install.sh not run")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    install = subprocess.run(
+        ["sh", "-c", f"curl -fsSL {edge}/install.sh | sh"],
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(tmp_path),
+            "KM_BASE_URL": edge,
+            "KM_INSTALL_DIR": str(bindir),
+            "KM_INSTALL_SOURCE": "cdn",
+        },
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stdout + install.stderr
+    km = subprocess.run([str(bindir / "km"), "--version"], capture_output=True, text=True, timeout=30)
+    assert km.returncode == 0 and km.stdout.startswith(f"km {VERSION} ("), km.stdout + km.stderr
