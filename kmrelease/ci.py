@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -133,3 +134,24 @@ def zizmor_binary() -> Path:
     if not found:
         raise KmError("zizmor is not installed: pip install -e '.[lint]'")
     return Path(found)
+
+
+SYSTEM_PACKAGES_FILE = Path(__file__).resolve().parent.parent / "build" / "system-packages.txt"
+
+
+def system_packages() -> list[str]:
+    """The apt packages of ``build/system-packages.txt`` (also read by ``./dev bootstrap``)."""
+    lines = SYSTEM_PACKAGES_FILE.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def install_system_packages(*, dry_run: bool = False) -> list[str]:
+    """apt-get install the packages (with sudo when not root): hosted CI runners."""
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    apt = [*sudo, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]
+    cmds = [[*apt, "update", "-qq"], [*apt, "install", "-y", "-qq", *system_packages()]]
+    for cmd in cmds:
+        print("$ " + " ".join(cmd), flush=True)
+        if not dry_run and subprocess.run(cmd).returncode != 0:
+            raise KmError(f"`{' '.join(cmd[:4])} ...` failed: see the apt output above")
+    return system_packages()

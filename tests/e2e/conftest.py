@@ -109,10 +109,10 @@ def arm64(images: Images) -> Iterator[str]:
 # --------------------------------------------------------------------------- releases and the edge
 
 
-def _inv(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+def _inv(*args: str, dist: Path, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
     inv = Path(sys.executable).with_name("inv")
     cmd = [str(inv), *args]
-    env = {**os.environ, "KM_PLAIN": "1"}
+    env = {**os.environ, "KM_PLAIN": "1", "KM_DIST_DIR": str(dist)}
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -142,10 +142,11 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Published:
     (rightly) refuse the same version with other content. The builds themselves are cached.
     """
     site = tmp_path_factory.mktemp("site")
+    dist = tmp_path_factory.mktemp("dist")  # never the work tree's dist/
     for v in (OLD, NEW):
         started = time.monotonic()
         progress(f"inv release --version {v} --site {site}")
-        proc = _inv("release", "--version", v, "--site", str(site))
+        proc = _inv("release", "--version", v, "--site", str(site), dist=dist)
         if proc.returncode != 0:
             pytest.fail(
                 f"inv release --version {v} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}",
