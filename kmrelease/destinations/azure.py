@@ -36,6 +36,7 @@ from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
     ResourceExistsError,
+    ResourceModifiedError,
     ResourceNotFoundError,
     ServiceRequestError,
     ServiceResponseError,
@@ -50,6 +51,8 @@ from azure.storage.blob import (
     UserDelegationKey,
     generate_blob_sas,
 )
+from azure.storage.blob._generated.models import BlobHTTPHeaders, ModifiedAccessConditions
+from azure.storage.blob._shared.response_handlers import process_storage_error
 
 from ..config import ReleaseConfig
 from ..errors import KmError
@@ -65,6 +68,8 @@ NO_CREDENTIALS = (
     "(az login, a managed identity, or AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET)"
 )
 
+LISTED_CONTAINER = "releases"
+SINGLE_PUT = 64 * 1024 * 1024  # up to this size a file is one streamed Put Blob; beyond, 4 MiB blocks
 BLOCK = 4 * 1024 * 1024  # bytes per request: memory per upload is max_concurrency × BLOCK
 _SECRET_PATTERNS = (
     re.compile(r"(?i)(AccountKey=)[^;\s]+"),
@@ -193,24 +198,33 @@ class _Progress:
 
 
 class _HashingReader:
-    """A file wrapper that hashes what the SDK reads, to prove the bytes sent are the bytes hashed."""
+    """A file wrapper that hashes what the SDK reads, to prove the bytes sent are the bytes hashed.
 
-    def __init__(self, fh: BinaryIO) -> None:
+    A retry seeks back to where its request body started: back to 0 starts the hash
+    again; anywhere else (a block of a chunked upload) the hash proves nothing.
+    """
+
+    def __init__(self, fh: BinaryIO, progress: _Progress | None = None, size: int = 0) -> None:
         self._fh = fh
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._pos = 0
-        self.sequential = True  # false once the SDK seeks: then the hash proves nothing
+        self._progress, self._size = progress, size
+        self.sequential = True
 
     def read(self, size: int = -1) -> bytes:
         data = self._fh.read(size)
         if self.sequential:
             self._md5.update(data)
         self._pos += len(data)
+        if self._progress is not None:
+            self._progress(self._pos, self._size)  # counts only new ground after a retry
         return data
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         pos = self._fh.seek(offset, whence)
-        if pos != self._pos:
+        if pos == 0:
+            self._md5, self.sequential = hashlib.md5(usedforsecurity=False), True
+        elif pos != self._pos:
             self.sequential = False
         self._pos = pos
         return pos
@@ -252,8 +266,9 @@ class AzureBlobDestination:
         self._token_credential = token_credential
         self._delegation: tuple[UserDelegationKey, datetime] | None = None
         self._checked: set[str] = set()
-        self._missing: set[str] = set()
         self._lock = threading.Lock()
+        self._listed: dict[str, dict[str, ObjectInfo]] = {}
+        self._generation = 0
 
     # construction -----------------------------------------------------------------
 
@@ -400,7 +415,11 @@ class AzureBlobDestination:
     # the Destination protocol ---------------------------------------------------------
 
     def check_writable(self) -> None:
-        """Prove the credentials work and the containers exist (or can be created). Changes nothing."""
+        """Prove the credentials work and the containers exist (or can be created). Changes nothing.
+
+        Every run starts here: listings cached by an earlier run of this object are dropped.
+        """
+        self._changed()
         missing = []
         for container in CONTAINERS:
             cc = self.service.get_container_client(container)
@@ -418,22 +437,45 @@ class AzureBlobDestination:
 
     def stat(self, key: str) -> ObjectInfo | None:
         client = self._blob(key)
+        folder = key.rsplit("/", 1)[0] + "/"
+        if client.container_name == LISTED_CONTAINER and folder.count("/") == 2:
+            # releases/<v>/ and releases/latest/ hold ~14 blobs: one List Blobs answers every stat
+            # of the folder until this destination next writes (validation, read-back, promotion)
+            return self._listing(folder).get(key)
         with self._sdk(f"read properties of {key}"):
             try:
                 props = client.get_blob_properties()
             except ResourceNotFoundError:
                 return None
-        cs = props.content_settings
-        md5 = bytes(cs.content_md5) if cs.content_md5 else None
-        expected = _mutable_headers(key)
-        if expected is not None and (cs.content_type, cs.cache_control) != (
-            expected["Content-Type"],
-            expected["Cache-Control"],
-        ):
-            # A mutable object with the wrong headers (e.g. a copy whose headers were never set):
-            # report it as different so that a re-run rewrites it.
-            return ObjectInfo(int(props.size), b"")
-        return ObjectInfo(int(props.size), md5)
+        return _info(key, int(props.size), props.content_settings)
+
+    def _listing(self, folder: str) -> dict[str, ObjectInfo]:
+        with self._lock:
+            cached = self._listed.get(folder)
+            generation = self._generation
+        if cached is not None:
+            return cached
+        container, _, prefix = folder.partition("/")
+        cc = self.service.get_container_client(container)
+        found: dict[str, ObjectInfo] = {}
+        with self._sdk(f"list {folder}"):
+            try:
+                for b in cc.list_blobs(name_starts_with=prefix):
+                    key = f"{container}/{b.name}"
+                    if key.rsplit("/", 1)[0] + "/" == folder:
+                        found[key] = _info(key, int(b.size), b.content_settings)
+            except ResourceNotFoundError:
+                pass
+        with self._lock:
+            if generation == self._generation:  # no write of ours started meanwhile
+                self._listed[folder] = found
+        return found
+
+    def _changed(self) -> None:
+        """Forget listings: called before and after every write."""
+        with self._lock:
+            self._generation += 1
+            self._listed.clear()
 
     def read_bytes(self, key: str) -> bytes | None:
         client = self._blob(key)
@@ -443,7 +485,39 @@ class AzureBlobDestination:
             except ResourceNotFoundError:
                 return None
 
+    # writes: every one forgets the cached listings before and after it runs
+
     def upload(
+        self, key: str, path: Path, digest: FileDigest, headers: dict[str, str], *, overwrite: bool, bar: Bar
+    ) -> None:
+        self._changed()
+        try:
+            self._upload(key, path, digest, headers, overwrite=overwrite, bar=bar)
+        finally:
+            self._changed()
+
+    def put_bytes(self, key: str, data: bytes, headers: dict[str, str]) -> None:
+        self._changed()
+        try:
+            self._put_bytes(key, data, headers)
+        finally:
+            self._changed()
+
+    def copy(self, src: str, dst: str, headers: dict[str, str]) -> None:
+        self._changed()
+        try:
+            self._copy(src, dst, headers)
+        finally:
+            self._changed()
+
+    def delete(self, key: str) -> None:
+        self._changed()
+        try:
+            self._delete(key)
+        finally:
+            self._changed()
+
+    def _upload(
         self, key: str, path: Path, digest: FileDigest, headers: dict[str, str], *, overwrite: bool, bar: Bar
     ) -> None:
         client = self._blob(key)
@@ -451,17 +525,21 @@ class AzureBlobDestination:
         settings = _settings(headers, digest.md5)
         progress = _Progress(bar)
         with path.open("rb") as fh, self._sdk(f"upload {key}"):
-            reader = _HashingReader(fh)
             try:
-                client.upload_blob(
-                    reader,  # type: ignore[arg-type]
-                    length=digest.size,
-                    overwrite=overwrite,
-                    content_settings=settings,
-                    max_concurrency=self.max_concurrency,
-                    progress_hook=progress,
-                )
-            except ResourceExistsError:
+                if digest.size <= SINGLE_PUT:
+                    reader = _HashingReader(fh, progress, digest.size)
+                    self._put_blob(client, reader, digest, headers, overwrite=overwrite)
+                else:
+                    reader = _HashingReader(fh)
+                    client.upload_blob(
+                        reader,  # type: ignore[arg-type]
+                        length=digest.size,
+                        overwrite=overwrite,
+                        content_settings=settings,
+                        max_concurrency=self.max_concurrency,
+                        progress_hook=progress,
+                    )
+            except (ResourceExistsError, ResourceModifiedError):
                 # If-None-Match: * refused: either an earlier attempt of ours landed (its response
                 # was lost and the SDK retried) or the key holds something else.
                 info = self.stat(key)
@@ -479,7 +557,37 @@ class AzureBlobDestination:
             raise KmError(f"{path} changed while it was uploaded to {key}: run the release again")
         progress.finish(digest.size)
 
-    def put_bytes(self, key: str, data: bytes, headers: dict[str, str]) -> None:
+    @staticmethod
+    def _put_blob(
+        client: BlobClient,
+        body: _HashingReader,
+        digest: FileDigest,
+        headers: dict[str, str],
+        *,
+        overwrite: bool,
+    ) -> None:
+        """One Put Blob that streams the file from disk.
+
+        ``upload_blob`` reads a file of up to ``max_single_put_size`` whole into memory, and
+        splits anything larger into blocks (three requests for a 7 MB binary). The SDK's own
+        generated Put Blob operation takes a stream: the pipeline, its retry policy (which seeks
+        the body back) and its error mapping are the same.
+        """
+        try:
+            _upload_op(client)(
+                content_length=digest.size,
+                body=body,
+                blob_http_headers=BlobHTTPHeaders(
+                    blob_content_type=headers.get("Content-Type"),
+                    blob_cache_control=headers.get("Cache-Control"),
+                    blob_content_md5=digest.md5,
+                ),
+                modified_access_conditions=None if overwrite else ModifiedAccessConditions(if_none_match="*"),
+            )
+        except HttpResponseError as exc:
+            process_storage_error(exc)  # the typed errors and error codes upload_blob would raise
+
+    def _put_bytes(self, key: str, data: bytes, headers: dict[str, str]) -> None:
         client = self._blob(key)
         self._ensure_container(client.container_name)
         md5 = hashlib.md5(data, usedforsecurity=False).digest()
@@ -488,7 +596,7 @@ class AzureBlobDestination:
                 data, length=len(data), overwrite=True, content_settings=_settings(headers, md5)
             )
 
-    def copy(self, src: str, dst: str, headers: dict[str, str]) -> None:
+    def _copy(self, src: str, dst: str, headers: dict[str, str]) -> None:
         source, target = self._blob(src), self._blob(dst)
         self._ensure_container(target.container_name)
         with self._sdk(f"copy {src} → {dst}"):
@@ -559,10 +667,28 @@ class AzureBlobDestination:
             except ResourceNotFoundError:
                 return []
 
-    def delete(self, key: str) -> None:
+    def _delete(self, key: str) -> None:
         client = self._blob(key)
         with self._sdk(f"delete {key}"), suppress(ResourceNotFoundError):
             client.delete_blob()
+
+
+def _upload_op(client: BlobClient) -> Any:
+    """The generated Put Blob operation of a BlobClient (``client._client.block_blob.upload``)."""
+    return client._client.block_blob.upload
+
+
+def _info(key: str, size: int, cs: ContentSettings) -> ObjectInfo:
+    md5 = bytes(cs.content_md5) if cs.content_md5 else None
+    expected = _mutable_headers(key)
+    if expected is not None and (cs.content_type, cs.cache_control) != (
+        expected["Content-Type"],
+        expected["Cache-Control"],
+    ):
+        # A mutable object with the wrong headers (e.g. a copy whose headers were never set):
+        # report it as different so that a re-run rewrites it.
+        return ObjectInfo(size, b"")
+    return ObjectInfo(size, md5)
 
 
 def _settings(headers: dict[str, str], md5: bytes | None) -> ContentSettings:

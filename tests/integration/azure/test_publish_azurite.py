@@ -245,3 +245,25 @@ def test_list_and_delete(
     assert dest.read_bytes("meta/nothing") is None
     with pytest.raises(KmError, match="unsafe"):
         dest.stat("releases/../meta/version")
+
+
+def test_large_files_go_in_blocks_with_content_md5(
+    dest: AzureBlobDestination,
+    blobs: BlobServiceClient,
+    release_of: Any,
+    scripts: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above SINGLE_PUT a file is uploaded as 4 MiB blocks (two at a time) + a block list,
+    and still gets its whole-file Content-MD5."""
+    import kmrelease.destinations.azure as azure_mod
+
+    monkeypatch.setattr(azure_mod, "SINGLE_PUT", 1024 * 1024)
+    rel = release_of("v1.0.0", sizes=BIG)
+    publish_release(rel, dest, R, scripts_dir=scripts)
+    big = next(f for f in rel.files if f.name == "km-linux-amd64")
+    bc = blobs.get_blob_client("releases", "v1.0.0/km-linux-amd64")
+    committed, _ = bc.get_block_list()
+    assert len(committed) == 3  # 4 + 4 + 1 MiB
+    assert bytes(bc.get_blob_properties().content_settings.content_md5) == big.digest.md5
+    assert assert_consistent(blobs, {"v1.0.0": rel}) == "v1.0.0"
