@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .artifacts import load_release
+from .artifacts import Release, load_release
 from .build import build
 from .checksums import write_checksums
 from .config import ReleaseConfig, load_config
@@ -84,6 +84,18 @@ def after_publish(
         reporter.info("no public base URL configured: verification through the CDN skipped")
 
 
+def publish_to_github(rel: Release, config: ReleaseConfig, reporter: Reporter, *, latest: bool) -> None:
+    """The same file set on the GitHub Release of the tag (the installers' fallback), with GITHUB_TOKEN."""
+    token = os.environ.get("GITHUB_TOKEN", "").strip()
+    if not token:
+        reporter.info("GITHUB_TOKEN is not set: GitHub Release skipped (the release workflow sets it)")
+        return
+    from .github import API_URL, publish_github_release
+
+    api_url = os.environ.get("KM_GITHUB_API_URL") or API_URL
+    publish_github_release(rel, config.github_repository, token, reporter, api_url=api_url, latest=latest)
+
+
 def release(req: ReleaseRequest, reporter: Reporter) -> Outcome:
     """Everything from source to a verified, current release."""
     config = load_config()
@@ -118,6 +130,8 @@ def release(req: ReleaseRequest, reporter: Reporter) -> Outcome:
     if req.dry_run:
         return outcome
     after_publish(outcome, dest, req.dest, config, reporter, skip_purge=req.skip_purge, version=req.version)
+    if req.dest == "azure":
+        publish_to_github(rel, config, reporter, latest=outcome.promoted)
     moved = f"{req.version} is current" if outcome.promoted else f"current stays {outcome.current or 'unset'}"
     reporter.step(
         f"released {req.version} to {dest.label}: {len(outcome.uploaded)} uploaded "

@@ -18,6 +18,7 @@ from azure.storage.blob import BlobServiceClient
 
 from kmrelease.config import ROOT
 from tests.support.azurite import KEY, Azurite
+from tests.support.fake_github_api import fake_github
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 VERSION = "v0.44.0"
@@ -76,10 +77,18 @@ def inv(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_release_to_azurite_serve_verify_install(env: dict[str, str], edge: str, tmp_path: Path) -> None:
-    env = {**env, "KM_BASE_URL": edge}
-    rel = inv("release", "--version", VERSION, "--dest", "azure", "--skip-purge", env=env)
-    assert rel.returncode == 0, rel.stdout + rel.stderr
-    assert KEY not in rel.stdout + rel.stderr
+    with fake_github() as gh:
+        env = {**env, "KM_BASE_URL": edge, "GITHUB_TOKEN": gh.token, "KM_GITHUB_API_URL": gh.api_url}
+        rel = inv("release", "--version", VERSION, "--dest", "azure", "--skip-purge", env=env)
+        assert rel.returncode == 0, rel.stdout + rel.stderr
+        assert KEY not in rel.stdout + rel.stderr and gh.token not in rel.stdout + rel.stderr
+        # the same file set on the GitHub Release of the tag, made latest
+        release = gh.by_tag(VERSION)
+        assert release is not None and not release.draft and gh.latest_id == release.id
+        blob = BlobServiceClient.from_connection_string(env["AZURE_STORAGE_CONNECTION_STRING"])
+        names = {b.name.split("/", 1)[1] for b in blob.get_container_client("releases").list_blobs(
+            name_starts_with=f"{VERSION}/")}  # fmt: skip
+        assert set(release.assets) == names and len(names) == 14
 
     # the edge relays the blobs' own headers
     r = requests.get(f"{edge}/version", timeout=10)
@@ -94,10 +103,11 @@ def test_release_to_azurite_serve_verify_install(env: dict[str, str], edge: str,
     verify = inv("verify", "--base-url", edge, "--version", VERSION, env=env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
-    # a re-run publishes nothing and still verifies
+    # a re-run publishes nothing and still verifies (no GitHub token: that step is skipped)
+    env.pop("GITHUB_TOKEN")
     again = inv("release", "--version", VERSION, "--dest", "azure", "--skip-purge", env=env)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "0 uploaded" in again.stderr, again.stderr
+    assert "0 uploaded" in again.stderr and "GitHub Release skipped" in again.stderr, again.stderr
 
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed: install.sh not run")
