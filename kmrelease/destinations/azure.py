@@ -5,6 +5,14 @@ first path segment of an origin key); Front Door and ``inv serve --origin``
 implement its inverse. Every blob carries the Content-Type and Cache-Control of
 SPEC §5 and an explicit Content-MD5, so any edge relays them unchanged.
 
+Uploads: each file up to ``SINGLE_PUT`` is one Put Blob streamed from disk (the SDK's
+generated operation: ``upload_blob`` would read it whole), larger ones go in 4 MiB blocks
+(``max_concurrency`` at a time); ``parallel_uploads`` files at once; ``If-None-Match: *``
+unless overwriting; the bytes sent are hashed on the way and must match the Content-MD5
+set; transient failures (408, 5xx, timeouts, resets) are retried by the SDK's retry policy
+with exponential backoff. ``stat`` of a ``releases/<folder>/`` key is answered by one List
+Blobs per folder, forgotten before and after every write and at :meth:`check_writable`.
+
 Credentials come from the environment: ``AZURE_STORAGE_CONNECTION_STRING`` when
 set (Azurite, an account key or a SAS), otherwise ``DefaultAzureCredential`` with
 the account URL of ``build/release.toml``. No secret (account key, SAS, connection
