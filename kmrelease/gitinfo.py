@@ -24,9 +24,7 @@ def _rfc3339(epoch: int) -> str:
 
 def _git(root: Path, *args: str) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, check=True
-        ).stdout
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
     return out.strip()
@@ -41,7 +39,5 @@ def source_info(root: Path) -> SourceInfo:
         return SourceInfo(commit, _rfc3339(epoch), bool(status))
     sde = os.environ.get("SOURCE_DATE_EPOCH", "")
     if not sde.isdigit():
-        raise KmError(
-            f"{root} is not a git checkout with a commit: set SOURCE_DATE_EPOCH to date the build"
-        )
+        raise KmError(f"{root} is not a git checkout with a commit: set SOURCE_DATE_EPOCH to date the build")
     return SourceInfo(None, _rfc3339(int(sde)), False)

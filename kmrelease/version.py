@@ -10,9 +10,7 @@ from .errors import KmError
 
 _NUM = r"(0|[1-9]\d*)"
 _PRE_ID = r"(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
-VERSION_RE = re.compile(
-    rf"^v{_NUM}\.{_NUM}\.{_NUM}(?:-({_PRE_ID}(?:\.{_PRE_ID})*))?$"
-)
+VERSION_RE = re.compile(rf"^v{_NUM}\.{_NUM}\.{_NUM}(?:-({_PRE_ID}(?:\.{_PRE_ID})*))?$")
 ACCEPTED_FORM = "vMAJOR.MINOR.PATCH with an optional pre-release, e.g. v1.2.3 or v1.2.0-rc.1"
 
 
