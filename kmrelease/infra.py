@@ -113,30 +113,30 @@ def apply_commands(*, terraform: str = "terraform", chdir: Path = TERRAFORM_DIR)
     return [terraform_command("apply", "-input=false", PLAN_FILE, terraform=terraform, chdir=chdir)]
 
 
+def _run_all(what: str, cmds: list[list[str]], reporter: Reporter, *, dry_run: bool) -> None:
+    """Run terraform commands in order, or print them in a dry run."""
+    reporter.step(what + (" (dry run: printing the commands)" if dry_run else ""))
+    for cmd in cmds:
+        if dry_run:
+            reporter.info("would run: " + " ".join(cmd))
+        else:
+            _run(cmd, reporter)
+
+
 def plan(
     reporter: Reporter, *, var_file: str | None = None, destroy: bool = False, dry_run: bool = False
 ) -> None:
     cmds = plan_commands(
         terraform="terraform" if dry_run else find_terraform(), var_file=var_file, destroy=destroy
     )
-    reporter.step("terraform plan" + (" (dry run: printing the commands)" if dry_run else ""))
-    for cmd in cmds:
-        if dry_run:
-            reporter.info("would run: " + " ".join(cmd))
-        else:
-            _run(cmd, reporter)
+    _run_all("terraform plan", cmds, reporter, dry_run=dry_run)
     if not dry_run:
         reporter.step(f"plan saved to terraform/{PLAN_FILE}: review it, then `inv infra.apply`")
 
 
 def apply(reporter: Reporter, *, dry_run: bool = False) -> None:
     cmds = apply_commands(terraform="terraform" if dry_run else find_terraform())
-    reporter.step("terraform apply" + (" (dry run: printing the commands)" if dry_run else ""))
-    for cmd in cmds:
-        if dry_run:
-            reporter.info("would run: " + " ".join(cmd))
-        else:
-            _run(cmd, reporter)
+    _run_all("terraform apply", cmds, reporter, dry_run=dry_run)
     if not dry_run:
         (TERRAFORM_DIR / PLAN_FILE).unlink(missing_ok=True)  # a plan is applied once
         reporter.step("applied; `inv infra.outputs` writes the names into the release configuration")
