@@ -10,7 +10,7 @@ import platform
 import shutil
 import subprocess
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -226,8 +226,15 @@ def build(
     info.save(out_dir)
     sources = source_fingerprint()
     workers = max(1, min(os.cpu_count() or 1, len(targets)))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with (
+        reporter.progress(),
+        reporter.bar("go build", len(targets), unit="targets") as bar,
+        ThreadPoolExecutor(max_workers=workers) as pool,
+    ):
         futures = [pool.submit(_build_one, go, info, t, out_dir, sources, reporter) for t in targets]
+        for done in as_completed(futures):
+            done.result()
+            bar.advance(1)
         results = [f.result() for f in futures]
     for built in results:
         check_binary(built.path, built.target, info, reporter)

@@ -13,11 +13,14 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TransferSpeedColumn,
 )
+from rich.text import Text
 
 
 def interactive() -> bool:
@@ -39,6 +42,21 @@ class _RichBar:
 class _NullBar:
     def advance(self, amount: int) -> None:
         pass
+
+
+class _AmountColumn(ProgressColumn):
+    """Bytes for transfers, ``done/total unit`` for counted work (targets)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._bytes = DownloadColumn()
+        self._speed = TransferSpeedColumn()
+
+    def render(self, task: Task) -> Text:
+        unit = task.fields.get("unit", "bytes")
+        if unit == "bytes":
+            return Text.assemble(self._bytes.render(task), " ", self._speed.render(task))
+        return Text(f"{int(task.completed)}/{int(task.total or 0)} {unit}", style="progress.download")
 
 
 class Reporter:
@@ -77,8 +95,7 @@ class Reporter:
         progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
+            _AmountColumn(),
             TimeElapsedColumn(),
             console=self._console,
             transient=True,
@@ -91,11 +108,11 @@ class Reporter:
             self._progress = None
 
     @contextmanager
-    def bar(self, description: str, total: int) -> Iterator[Bar]:
+    def bar(self, description: str, total: int, *, unit: str = "bytes") -> Iterator[Bar]:
         if self._progress is None:
             yield _NullBar()
             return
-        task = self._progress.add_task(description, total=total)
+        task = self._progress.add_task(description, total=total, unit=unit)
         try:
             yield _RichBar(self._progress, task)
         finally:
