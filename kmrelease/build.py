@@ -197,6 +197,8 @@ def resolve_build_info(version: Version, go: GoToolchain, reporter: Reporter | N
     src = source_info(ROOT)
     if src.dirty and reporter is not None:
         reporter.warn("the work tree has uncommitted changes: the binaries will not match the commit")
+    if src.note and reporter is not None:
+        reporter.warn(src.note)
     return BuildInfo(str(version), src.commit, src.date, go.version)
 
 
