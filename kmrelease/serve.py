@@ -92,8 +92,8 @@ class OriginBackend:
 
 def _handler(backend: Backend) -> type[BaseHTTPRequestHandler]:
     class EdgeHandler(BaseHTTPRequestHandler):
-        server_version = "km-edge"
-        sys_version = ""
+        def version_string(self) -> str:
+            return "km-edge"
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and a small body in separate writes: no 40 ms stalls
 
