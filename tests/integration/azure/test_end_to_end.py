@@ -40,6 +40,7 @@ def env(azurite: Azurite, blobs: BlobServiceClient, tmp_path: Path) -> dict[str,
         "CI": "true",
         "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string(),
         "KM_RELEASE_CONFIG": str(config),
+        "KM_DIST_DIR": str(tmp_path / "dist"),  # never the work tree's dist/
     }
 
 
