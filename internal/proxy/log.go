@@ -33,6 +33,9 @@ type logger struct {
 	pending map[string]string // direction+id of an open request -> method
 	once    sync.Once
 	failed  bool
+	// The last time stamp formatted: the records of a chunk share one.
+	stampOf time.Time
+	stamp   []byte
 }
 
 const maxPending = 4096
@@ -128,7 +131,11 @@ func (l *logger) append(b []byte, r record) []byte {
 		}
 	}
 	b = append(b, `{"time":"`...)
-	b = r.time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	if l.stamp == nil || !r.time.Equal(l.stampOf) {
+		l.stampOf = r.time
+		l.stamp = r.time.UTC().AppendFormat(l.stamp[:0], "2006-01-02T15:04:05.000Z07:00")
+	}
+	b = append(b, l.stamp...)
 	b = append(b, `","direction":"`...)
 	b = append(b, r.dir...)
 	b = append(b, `","kind":"`...)

@@ -34,7 +34,8 @@ const (
 	// A line longer than this is relayed and counted but not kept whole in
 	// memory for inspection.
 	maxInspect = 256 << 20
-	// The line buffer is reused for the next message up to this capacity.
+	// Buffers of a line's stream are reused for the next one up to this
+	// capacity.
 	keepLine = 16 << 20
 	// How long the child's stdout may stay open after the child has exited
 	// (held by a grandchild) before km stops waiting for it.
@@ -270,13 +271,16 @@ type onlyWriter struct{ io.Writer }
 type onlyReader struct{ io.Reader }
 
 // cutter cuts one direction's byte stream into lines and classifies them.
+// A line that ends in the chunk it started in is classified in place; one
+// that spans chunks is classified as it arrives, by a stream, and never kept.
 // The records of one chunk go to the logger together, stamped with the time
 // the chunk was relayed.
 type cutter struct {
 	lg       *logger
 	dir      string
-	line     []byte // the incomplete line so far
-	size     int    // its full size, including what was not kept
+	st       stream // the incomplete line so far
+	size     int    // its size
+	last     byte   // its last byte
 	overflow bool   // longer than maxInspect
 	msgs     []Message
 	recs     []record
@@ -292,11 +296,10 @@ func (c *cutter) write(b []byte) {
 			break
 		}
 		if c.size == 0 {
-			c.emit(b[:i], i, false) // the whole line is in this chunk
+			c.emit(b[:i]) // the whole line is in this chunk
 		} else {
 			c.keep(b[:i])
-			c.emit(c.line, c.size, c.overflow)
-			c.reset()
+			c.finish()
 		}
 		b = b[i+1:]
 	}
@@ -305,43 +308,55 @@ func (c *cutter) write(b []byte) {
 
 func (c *cutter) send() {
 	if len(c.recs) > 0 {
+		n := len(c.recs)
 		c.lg.send(c.recs)
-		c.recs = nil
+		c.recs = make([]record, 0, n) // the logger owns the sent slice
 	}
 }
 
 func (c *cutter) keep(b []byte) {
-	c.size += len(b)
-	if c.overflow || len(c.line)+len(b) > maxInspect {
-		c.overflow = true
-		c.line = c.line[:0]
+	if len(b) == 0 {
 		return
 	}
-	c.line = append(c.line, b...)
+	if c.size == 0 {
+		c.st.reset()
+	}
+	c.size += len(b)
+	c.last = b[len(b)-1]
+	if c.overflow || c.size > maxInspect {
+		c.overflow = true
+		return
+	}
+	c.st.feed(b)
 }
 
-func (c *cutter) reset() {
-	if cap(c.line) > keepLine {
-		c.line = nil // do not keep a huge message's buffer alive
+// finish logs the line kept so far.
+func (c *cutter) finish() {
+	if c.overflow {
+		c.add(Message{Kind: KindInvalid, Bytes: c.size}, "too large to inspect")
+	} else {
+		size := c.size
+		if c.last == '\r' {
+			size--
+		}
+		c.msgs = c.st.finish(size, c.msgs[:0])
+		for _, m := range c.msgs {
+			c.add(m, "")
+		}
 	}
-	c.line, c.size, c.overflow = c.line[:0], 0, false
+	c.size, c.overflow = 0, false
 }
 
 // flush logs an unterminated last line (a child that died mid-message).
 func (c *cutter) flush() {
 	if c.size > 0 {
 		c.now = c.lg.now()
-		c.emit(c.line, c.size, c.overflow)
-		c.reset()
+		c.finish()
 	}
 	c.send()
 }
 
-func (c *cutter) emit(line []byte, size int, overflow bool) {
-	if overflow {
-		c.add(Message{Kind: KindInvalid, Bytes: size}, "too large to inspect")
-		return
-	}
+func (c *cutter) emit(line []byte) {
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
