@@ -8,8 +8,11 @@ SPEC §5 and an explicit Content-MD5, so any edge relays them unchanged.
 Uploads: each file up to ``SINGLE_PUT`` is one Put Blob streamed from disk (the SDK's
 generated operation: ``upload_blob`` would read it whole), larger ones go in 4 MiB blocks
 (``max_concurrency`` at a time); ``parallel_uploads`` files at once; ``If-None-Match: *``
-unless overwriting; the bytes sent are hashed on the way and must match the Content-MD5
-set; transient failures (408, 5xx, timeouts, resets) are retried by the SDK's retry policy
+unless overwriting. A file that changes while it is sent is refused: a Put Blob carries the
+known MD5 as its transactional ``Content-MD5``, which the service checks against the body it
+received (400 ``Md5Mismatch``), so those bytes are never hashed again on the client; the
+blocks of a larger file are hashed on the way and must match the Content-MD5 set. Transient
+failures (408, 5xx, timeouts, resets) are retried by the SDK's retry policy
 with exponential backoff. ``stat`` of a ``releases/<folder>/`` key is answered by one List
 Blobs per folder, forgotten before and after every write and at :meth:`check_writable`.
 
@@ -205,43 +208,59 @@ class _Progress:
         self(size, size)
 
 
-class _HashingReader:
-    """A file wrapper that hashes what the SDK reads, to prove the bytes sent are the bytes hashed.
-
-    A retry seeks back to where its request body started: back to 0 starts the hash
-    again; anywhere else (a block of a chunked upload) the hash proves nothing.
-    """
+class _Reader:
+    """A file wrapper that reports what the SDK has read as progress (a Put Blob body)."""
 
     def __init__(self, fh: BinaryIO, progress: _Progress | None = None, size: int = 0) -> None:
         self._fh = fh
-        self._md5 = hashlib.md5(usedforsecurity=False)
         self._pos = 0
         self._progress, self._size = progress, size
-        self.sequential = True
 
     def read(self, size: int = -1) -> bytes:
         data = self._fh.read(size)
-        if self.sequential:
-            self._md5.update(data)
         self._pos += len(data)
         if self._progress is not None:
             self._progress(self._pos, self._size)  # counts only new ground after a retry
         return data
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        pos = self._fh.seek(offset, whence)
-        if pos == 0:
-            self._md5, self.sequential = hashlib.md5(usedforsecurity=False), True
-        elif pos != self._pos:
-            self.sequential = False
-        self._pos = pos
-        return pos
+        self._pos = self._fh.seek(offset, whence)
+        return self._pos
 
     def tell(self) -> int:
         return self._pos
 
     def seekable(self) -> bool:
         return True
+
+
+class _HashingReader(_Reader):
+    """A file wrapper that hashes what the SDK reads, to prove the bytes sent are the bytes hashed
+    (the blocks of a chunked upload: Put Block List cannot check the whole blob's MD5).
+
+    A retry seeks back to where its request body started: back to 0 starts the hash
+    again; anywhere else (a block of a chunked upload) the hash proves nothing.
+    """
+
+    def __init__(self, fh: BinaryIO) -> None:
+        super().__init__(fh)
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self.sequential = True
+
+    def read(self, size: int = -1) -> bytes:
+        data = super().read(size)
+        if self.sequential:
+            self._md5.update(data)
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        before = self._pos
+        pos = super().seek(offset, whence)
+        if pos == 0:
+            self._md5, self.sequential = hashlib.md5(usedforsecurity=False), True
+        elif pos != before:
+            self.sequential = False
+        return pos
 
     def digest(self) -> bytes | None:
         return self._md5.digest() if self.sequential else None
@@ -532,11 +551,16 @@ class AzureBlobDestination:
         self._ensure_container(client.container_name)
         settings = _settings(headers, digest.md5)
         progress = _Progress(bar)
+        changed = KmError(f"{path} changed while it was uploaded to {key}: run the release again")
+        reader: _HashingReader | None = None
         with path.open("rb") as fh, self._sdk(f"upload {key}"):
             try:
                 if digest.size <= SINGLE_PUT:
-                    reader = _HashingReader(fh, progress, digest.size)
-                    self._put_blob(client, reader, digest, headers, overwrite=overwrite)
+                    # the service checks the body against digest.md5 (Content-MD5): nothing is
+                    # created or replaced when the file changed since it was hashed
+                    self._put_blob(
+                        client, _Reader(fh, progress, digest.size), digest, headers, overwrite=overwrite
+                    )
                 else:
                     reader = _HashingReader(fh)
                     client.upload_blob(
@@ -557,18 +581,22 @@ class AzureBlobDestination:
                 raise KmError(
                     f"{key} already exists on {self.label} with other content (versions are immutable)"
                 ) from None
-        sent = reader.digest()
+            except HttpResponseError as exc:
+                if _md5_mismatch(exc):
+                    raise changed from None
+                raise
+        sent = reader.digest() if reader is not None else None
         if sent is not None and sent != digest.md5:
             if not overwrite:
                 with self._sdk(f"delete {key}"):
                     client.delete_blob()
-            raise KmError(f"{path} changed while it was uploaded to {key}: run the release again")
+            raise changed
         progress.finish(digest.size)
 
     @staticmethod
     def _put_blob(
         client: BlobClient,
-        body: _HashingReader,
+        body: _Reader,
         digest: FileDigest,
         headers: dict[str, str],
         *,
@@ -579,12 +607,15 @@ class AzureBlobDestination:
         ``upload_blob`` reads a file of up to ``max_single_put_size`` whole into memory, and
         splits anything larger into blocks (three requests for a 7 MB binary). The SDK's own
         generated Put Blob operation takes a stream: the pipeline, its retry policy (which seeks
-        the body back) and its error mapping are the same.
+        the body back) and its error mapping are the same. ``transactional_content_md5`` is the
+        request's ``Content-MD5``: the service refuses a body with another MD5 (400 ``Md5Mismatch``),
+        every retry included; ``blob_content_md5`` is the property stored on the blob.
         """
         try:
             _upload_op(client)(
                 content_length=digest.size,
                 body=body,
+                transactional_content_md5=digest.md5,
                 blob_http_headers=BlobHTTPHeaders(
                     blob_content_type=headers.get("Content-Type"),
                     blob_cache_control=headers.get("Cache-Control"),
@@ -704,6 +735,14 @@ def _settings(headers: dict[str, str], md5: bytes | None) -> ContentSettings:
         content_type=headers.get("Content-Type"),
         cache_control=headers.get("Cache-Control"),
         content_md5=bytearray(md5) if md5 is not None else None,
+    )
+
+
+def _md5_mismatch(exc: HttpResponseError) -> bool:
+    """The service refused a body whose MD5 is not the Content-MD5 sent (Azurite: InvalidOperation)."""
+    code = _code(exc)
+    return exc.status_code == 400 and (
+        code == "Md5Mismatch" or (code == "InvalidOperation" and "md5" in _first_line(exc).lower())
     )
 
 
