@@ -94,6 +94,7 @@ def _handler(backend: Backend) -> type[BaseHTTPRequestHandler]:
     class EdgeHandler(BaseHTTPRequestHandler):
         def version_string(self) -> str:
             return "km-edge"
+
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and a small body in separate writes: no 40 ms stalls
 
