@@ -152,7 +152,7 @@ def publish_release(
 
             # A destination may take several files at once (``parallel_uploads``, e.g. Azure): the
             # files are independent; nothing public changes until all of them are read back (step 3).
-            workers = max(1, min(len(todo), int(getattr(dest, "parallel_uploads", 1))))
+            workers = max(1, min(len(todo), dest.parallel_uploads))
             if workers == 1:
                 for f in todo:
                     put(f)

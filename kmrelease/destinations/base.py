@@ -22,6 +22,7 @@ class ObjectInfo:
 
 class Destination(Protocol):
     label: str  # for messages: "local site /x/site", "Azure Storage account st..."
+    parallel_uploads: int  # versioned files uploaded at once (1: one after another)
 
     def check_writable(self) -> None:
         """Raise a KmError unless writes can succeed (credentials, permissions). Changes nothing."""

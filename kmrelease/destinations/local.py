@@ -20,6 +20,7 @@ class LocalSite:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.label = f"local site {root}"
+        self.parallel_uploads = 1  # local disk: one stream at a time is as fast as it gets
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")
