@@ -41,6 +41,15 @@ def _version(v: str | None) -> Any:
     return parse_version(v)
 
 
+# The flags that choose and change a destination, shared by release and promote.
+DESTINATION_HELP = {
+    "dest": "local (default) or azure",
+    "site": "local site directory (default: $KM_SITE_DIR or site/)",
+    "skip_purge": "do not purge the CDN",
+    "dry_run": "validate and print the plan; change nothing",
+}
+
+
 @task(
     help={
         "version": "release version, e.g. v1.2.3",
@@ -72,10 +81,7 @@ def checksums(c: Context, version: str = "", dry_run: bool = False) -> None:
 @task(
     help={
         "version": "release version, e.g. v1.2.3",
-        "dest": "local (default) or azure",
-        "site": "local site directory (default: $KM_SITE_DIR or site/)",
-        "dry_run": "validate and print the plan; change nothing",
-        "skip_purge": "do not purge the CDN",
+        **DESTINATION_HELP,
         "force": "replace versioned files that differ (versions are otherwise immutable)",
         "promote": "make a pre-release current",
         "prebuilt": "assemble the release from binaries built elsewhere (a directory)",
@@ -116,10 +122,7 @@ def release(
 @task(
     help={
         "version": "an already published version",
-        "dest": "local (default) or azure",
-        "site": "local site directory",
-        "skip_purge": "do not purge the CDN",
-        "dry_run": "print the plan; change nothing",
+        **DESTINATION_HELP,
     }
 )
 @expected_failures
