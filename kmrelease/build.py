@@ -20,7 +20,7 @@ from .errors import KmError
 from .gitinfo import source_info
 from .gotool import GoToolchain, find_go
 from .hashing import sha256_file
-from .layout import BUILD_META, dist_dir
+from .layout import BUILD_META, dist_dir, write_if_changed
 from .matrix import Target
 from .ui import Reporter
 from .version import Version
@@ -58,7 +58,7 @@ class BuildInfo:
     def save(self, dist: Path) -> None:
         meta = dist / BUILD_META
         meta.mkdir(parents=True, exist_ok=True)
-        _write_if_changed(meta / "info.json", json.dumps(asdict(self), indent=2) + "\n")
+        write_if_changed(meta / "info.json", json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
     def load(cls, dist: Path) -> BuildInfo:
@@ -78,15 +78,6 @@ class Built:
     path: Path
     sha256: str
     rebuilt: bool
-
-
-def _write_if_changed(path: Path, text: str) -> bool:
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return True
 
 
 def go_files(root: Path = ROOT, *, tests: bool = False) -> list[Path]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from .build import BuildInfo
 from .errors import KmError
 from .hashing import digest_file
-from .layout import MANIFEST, SUMS, sha256_name
+from .layout import MANIFEST, SUMS, sha256_name, write_if_changed
 from .matrix import TARGETS, Target
 from .ui import Reporter
 from .urlspace import Kind, key_of
@@ -37,16 +36,6 @@ def manifest_document(info: BuildInfo, artifacts: list[dict[str, Any]]) -> dict[
 
 def render_manifest(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2) + "\n"
-
-
-def _write_if_changed(path: Path, text: str) -> int:
-    data = text.encode()
-    if path.exists() and path.stat().st_size == len(data) and path.read_bytes() == data:
-        return 0
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return len(data)
 
 
 def write_checksums(
@@ -82,6 +71,6 @@ def write_checksums(
         for name in outputs:
             reporter.info(f"would write {dist / name}")
         return 0
-    written = sum(_write_if_changed(dist / name, text) for name, text in outputs.items())
+    written = sum(write_if_changed(dist / name, text) for name, text in outputs.items())
     reporter.info(f"{len(outputs)} files, {written} bytes rewritten")
     return written

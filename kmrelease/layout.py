@@ -26,3 +26,14 @@ def site_dir(site: str | None = None) -> Path:
 
 def sha256_name(binary: str) -> str:
     return binary + ".sha256"
+
+
+def write_if_changed(path: Path, text: str) -> int:
+    """Replace ``path`` atomically with ``text`` unless it already holds it; the bytes written."""
+    data = text.encode()
+    if path.exists() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        return 0
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return len(data)

@@ -24,7 +24,7 @@ from .errors import KmError
 from .hashing import digest_bytes, digest_file
 from .layout import MANIFEST, SCRIPTS
 from .matrix import TARGETS
-from .ui import Reporter
+from .ui import Bar, Reporter
 from .urlspace import Kind, headers_of, key_of
 from .version import Version, parse_version
 
@@ -190,12 +190,14 @@ def publish_release(
 
 
 class _Tee:
-    def __init__(self, *bars: object) -> None:
+    """One upload advancing several bars (its own and the total)."""
+
+    def __init__(self, *bars: Bar) -> None:
         self._bars = bars
 
     def advance(self, amount: int) -> None:
         for b in self._bars:
-            b.advance(amount)  # type: ignore[attr-defined]
+            b.advance(amount)
 
 
 def publish_scripts(dest: Destination, scripts: Iterable[tuple[Kind, Path]], reporter: Reporter) -> bool:

@@ -514,35 +514,31 @@ class AzureBlobDestination:
 
     # writes: every one forgets the cached listings before and after it runs
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        self._changed()
+        try:
+            yield
+        finally:
+            self._changed()
+
     def upload(
         self, key: str, path: Path, digest: FileDigest, headers: dict[str, str], *, overwrite: bool, bar: Bar
     ) -> None:
-        self._changed()
-        try:
+        with self._writing():
             self._upload(key, path, digest, headers, overwrite=overwrite, bar=bar)
-        finally:
-            self._changed()
 
     def put_bytes(self, key: str, data: bytes, headers: dict[str, str]) -> None:
-        self._changed()
-        try:
+        with self._writing():
             self._put_bytes(key, data, headers)
-        finally:
-            self._changed()
 
     def copy(self, src: str, dst: str, headers: dict[str, str]) -> None:
-        self._changed()
-        try:
+        with self._writing():
             self._copy(src, dst, headers)
-        finally:
-            self._changed()
 
     def delete(self, key: str) -> None:
-        self._changed()
-        try:
+        with self._writing():
             self._delete(key)
-        finally:
-            self._changed()
 
     def _upload(
         self, key: str, path: Path, digest: FileDigest, headers: dict[str, str], *, overwrite: bool, bar: Bar
