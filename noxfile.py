@@ -26,7 +26,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
-    session.run("python", "-m", "kmrelease.lint", "all")
+    session.run("python", "-m", "tools.lint", "all")
 
 
 @nox.session(python=PYTHON)

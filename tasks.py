@@ -258,14 +258,5 @@ def ci_prepare(c: Context) -> None:
 ns = Collection(build, checksums, release, promote, purge, verify, serve)
 
 
-@task(name="system-packages", help={"dry_run": "print the apt-get commands; run nothing"})
-@expected_failures
-def ci_system_packages(c: Context, dry_run: bool = False) -> None:
-    """Install build/system-packages.txt with apt-get (sudo when not root): hosted CI runners."""
-    from kmrelease import ci
-
-    ci.install_system_packages(dry_run=dry_run)
-
-
 ns.add_collection(Collection("infra", infra_plan, infra_apply, infra_outputs))
-ns.add_collection(Collection("ci", ci_prepare, ci_system_packages))
+ns.add_collection(Collection("ci", ci_prepare))

@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 
 from kmrelease.config import ROOT
-from kmrelease.containers import Engine, Images, Result, arm64_emulation, engine_from_env
 from kmrelease.errors import KmError
 from tests.support.sites import dead_url
+from tools.containers import Engine, Images, Result, arm64_emulation, engine_from_env
 
 OLD, NEW = "v1.0.0", "v1.1.0"
 

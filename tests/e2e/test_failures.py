@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kmrelease.containers import Result
 from tests.support.sites import GITHUB_REPO, CdnServer, Fault, GitHubServer
+from tools.containers import Result
 
 from .conftest import CURL_GET, DEAD_URL, OLD, WGET_GET, Box, Published, install_script, marked
 

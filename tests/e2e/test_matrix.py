@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kmrelease import binaries
-from kmrelease.containers import Result
+from tools.containers import Result
 
 from .conftest import (
     CURL_GET,

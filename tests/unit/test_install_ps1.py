@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from kmrelease.lint import powershell_parse_errors
 from kmrelease.matrix import TARGETS
 from kmrelease.urlspace import Kind, resolve
+from tools.lint import powershell_parse_errors
 
 tree_sitter = pytest.importorskip("tree_sitter")
 tree_sitter_powershell = pytest.importorskip("tree_sitter_powershell")

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from kmrelease import infra, urlspace
+from kmrelease import infra as kminfra
+from kmrelease import urlspace
 from kmrelease.config import ROOT
 from kmrelease.errors import KmError
+from tools import tfcheck as infra
 
 pytest.importorskip("hcl2")
 
@@ -299,7 +301,7 @@ def test_custom_domain_managed_certificate_and_association(res: dict[str, dict[s
 
 def test_outputs_give_dns_records_and_the_release_config_names(parsed: dict[str, Any]) -> None:
     outputs = {k: v for entry in parsed["outputs.tf"]["output"] for k, v in entry.items()}
-    for needed in infra.OUTPUT_FOR_KEY.values():
+    for needed in kminfra.OUTPUT_FOR_KEY.values():
         assert needed in outputs, needed
     assert "azurerm_cdn_frontdoor_endpoint.get.host_name" in str(outputs["dns_cname"]["value"])
     assert "validation_token" in str(outputs["dns_validation_txt"]["value"])
@@ -312,7 +314,7 @@ def test_outputs_give_dns_records_and_the_release_config_names(parsed: dict[str,
 def test_terraform_fmt_is_clean() -> None:
     proc = subprocess.run(
         ["terraform", "fmt", "-check", "-recursive", str(TF)],
-        env=infra.terraform_env(),
+        env=kminfra.terraform_env(),
         capture_output=True,
         text=True,
         check=False,

@@ -15,8 +15,8 @@ so nothing machine-wide is used or changed. The one machine-wide change, the
 binfmt_misc entry for arm64 emulation, is made by :func:`arm64_emulation`, a
 context manager that undoes it.
 
-``python -m kmrelease.containers env`` prints the environment for running podman
-by hand; ``python -m kmrelease.containers build [NAME...]`` builds images.
+``python -m tools.containers env`` prints the environment for running podman
+by hand; ``python -m tools.containers build [NAME...]`` builds images.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import ROOT
-from .errors import KmError
+from kmrelease.errors import KmError
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CONFIG_DIR = ROOT / "build" / "containers"
 ENGINES = ("podman", "docker")
@@ -588,7 +589,7 @@ class Images:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] not in ("env", "build"):
-        print("usage: python -m kmrelease.containers env | build [NAME...]", file=sys.stderr)
+        print("usage: python -m tools.containers env | build [NAME...]", file=sys.stderr)
         return 2
     cache = cache_dir()
     if args[0] == "env":

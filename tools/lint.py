@@ -1,4 +1,4 @@
-"""Non-Python lint checks, run by ``nox -s lint`` as ``python -m kmrelease.lint all``.
+"""Non-Python lint checks, run by ``nox -s lint`` as ``python -m tools.lint all``.
 
 Each check is a function registered in CHECKS; it raises KmError with one line on failure.
 """
@@ -9,11 +9,13 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
-from .build import go_files
-from .config import ROOT
-from .errors import KmError
-from .gotool import find_go
+from kmrelease.build import go_files
+from kmrelease.errors import KmError
+from kmrelease.gotool import find_go
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CHECKS: dict[str, Callable[[], None]] = {}
 
@@ -69,9 +71,11 @@ def go_checks() -> None:
 @check("terraform")
 def terraform_checks() -> None:
     """HCL parse + the URL-space cross-check, terraform fmt/validate when possible, checkov."""
-    from . import infra
+    from kmrelease import infra
 
-    problems = infra.check_terraform()
+    from . import tfcheck
+
+    problems = tfcheck.check_terraform()
     if problems:
         sys.stderr.write("".join(f"  {p}\n" for p in problems))
         raise KmError(f"terraform/ disagrees with kmrelease.urlspace ({len(problems)} problems)")
@@ -79,7 +83,7 @@ def terraform_checks() -> None:
     env = infra.terraform_env()
     if tf:
         _run([tf, "fmt", "-check", "-recursive", "terraform"], "terraform fmt -check", env=env)
-        if infra.providers_installed():
+        if tfcheck.providers_installed():
             _run(
                 infra.terraform_command("validate", "-no-color", terraform=tf), "terraform validate", env=env
             )
@@ -89,14 +93,14 @@ def terraform_checks() -> None:
             )
     else:
         print("lint terraform: fmt and validate skipped (no terraform binary)", file=sys.stderr)
-    checkov = infra.checkov_binary()
+    checkov = tfcheck.checkov_binary()
     _run([str(checkov), "-d", "terraform", "--skip-download", "--quiet", "--compact"], "checkov")
 
 
 @check("workflows")
 def workflow_checks() -> None:
     """zizmor (offline audits) and actionlint on .github/workflows."""
-    from . import ci
+    from . import ci_tools as ci
 
     _run([str(ci.zizmor_binary()), "--offline", "--no-progress", ".github/workflows"], "zizmor")
     _run([str(ci.actionlint_binary()), "-no-color"], "actionlint")
