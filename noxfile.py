@@ -60,3 +60,9 @@ def bench(session: nox.Session) -> None:
     """Benchmarks: ratios against baselines measured in the same run."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(name="system-packages", venv_backend="none")
+def system_packages(session: nox.Session) -> None:
+    """apt-get install build/system-packages.txt (sudo when not root): hosted CI runners."""
+    session.run("python", "-m", "tools.ci_tools", "system-packages", *session.posargs, external=True)
