@@ -32,8 +32,16 @@ param(
     [switch]$Help
 )
 
-$KmRepoSlug = 'kilometers-ai/kilometers-cli'
-$KmDefaultBaseUrl = 'https://get.kilometers.ai'
+# --- release settings (rewritten by the engine when it publishes this script) ---
+$BinaryName = "km"
+$GithubRepository = "kilometers-ai/kilometers-cli"
+$DefaultBaseUrl = "https://get.kilometers.ai"
+$KeyPrincipal = "release@get.kilometers.ai"
+$TrustedKeys = @"
+
+"@
+# --- end of release settings ---
+
 $KmDefaultGitHubBaseUrl = 'https://github.com'
 
 # The asset names: one place, matching the release matrix (km-<os>-<arch>.exe).
@@ -44,7 +52,7 @@ $KmArchMap = @{
 
 function Get-KmAssetName {
     param([string]$Arch)
-    return "km-windows-$Arch.exe"
+    return "$BinaryName-windows-$Arch.exe"
 }
 
 function Get-KmCdnUrl {
@@ -55,9 +63,9 @@ function Get-KmCdnUrl {
 function Get-KmGitHubUrl {
     param([string]$Base, [string]$Version, [string]$Asset)
     if ($Version) {
-        return "$Base/$KmRepoSlug/releases/download/$Version/$Asset"
+        return "$Base/$GithubRepository/releases/download/$Version/$Asset"
     }
-    return "$Base/$KmRepoSlug/releases/latest/download/$Asset"
+    return "$Base/$GithubRepository/releases/latest/download/$Asset"
 }
 
 # A download failure carries its kind in Exception.Data['KmKind']: 'missing' (404), 'server' (5xx), 'network' (no connection),
@@ -95,13 +103,13 @@ function Show-KmUsage {
     Write-Host @"
 Install km, the Kilometers CLI.
 
-usage: irm $KmDefaultBaseUrl/install.ps1 | iex
+usage: irm $DefaultBaseUrl/install.ps1 | iex
        .\install.ps1 [-Version V] [-InstallDir DIR] [-Source cdn|github] [-Help]
 
   -Version V        install version V (e.g. v1.2.3) instead of the current one  (KM_VERSION)
   -InstallDir DIR   where km.exe goes (default: %LOCALAPPDATA%\Programs\km)    (KM_INSTALL_DIR)
   -Source S         cdn or github: download only from there                     (KM_INSTALL_SOURCE)
-  -BaseUrl URL      the CDN (default $KmDefaultBaseUrl)                          (KM_BASE_URL)
+  -BaseUrl URL      the CDN (default $DefaultBaseUrl)                          (KM_BASE_URL)
   -GitHubBaseUrl U  GitHub (default $KmDefaultGitHubBaseUrl)                     (KM_GITHUB_BASE_URL)
 "@
 }
@@ -297,11 +305,11 @@ function Install-Km {
         Write-Verbose 'TLS 1.2 is already the default here'
     }
 
-    if (-not $BaseUrl) { $BaseUrl = $KmDefaultBaseUrl }
+    if (-not $BaseUrl) { $BaseUrl = $DefaultBaseUrl }
     if (-not $GitHubBaseUrl) { $GitHubBaseUrl = $KmDefaultGitHubBaseUrl }
     $BaseUrl = $BaseUrl.TrimEnd('/')
     $GitHubBaseUrl = $GitHubBaseUrl.TrimEnd('/')
-    $script:KmReleasesPage = "$GitHubBaseUrl/$KmRepoSlug/releases"
+    $script:KmReleasesPage = "$GitHubBaseUrl/$GithubRepository/releases"
 
     if (-not $Source -or $Source -eq 'auto') {
         $Source = 'auto'
@@ -343,8 +351,8 @@ function Install-Km {
     }
     $tempDir = $probe
     $shaFile = Join-Path $tempDir "$asset.sha256"
-    $binFile = Join-Path $tempDir 'km.exe'
-    $dest = Join-Path $InstallDir 'km.exe'
+    $binFile = Join-Path $tempDir "$BinaryName.exe"
+    $dest = Join-Path $InstallDir "$BinaryName.exe"
     try {
         $url = $null
         $cdnNote = ''

@@ -1,5 +1,5 @@
 #!/bin/sh
-# shellcheck shell=sh
+# shellcheck shell=sh disable=SC2034
 #
 # Install km, the Kilometers CLI.
 #
@@ -20,8 +20,14 @@
 # - Every failure exits non-zero and ends with one `error:` line on stderr.
 #   Progress goes to stdout, warnings and errors to stderr.
 
-KM_REPO_SLUG="kilometers-ai/kilometers-cli"
-KM_DEFAULT_BASE_URL="https://get.kilometers.ai"
+# --- release settings (rewritten by the engine when it publishes this script) ---
+BINARY_NAME="km"
+GITHUB_REPOSITORY="kilometers-ai/kilometers-cli"
+DEFAULT_BASE_URL="https://get.kilometers.ai"
+KEY_PRINCIPAL="release@get.kilometers.ai"
+TRUSTED_KEYS=""
+# --- end of release settings ---
+
 KM_DEFAULT_GITHUB_BASE_URL="https://github.com"
 
 # ----------------------------------------------------------------------------
@@ -78,7 +84,7 @@ usage() {
     cat <<EOF
 Install km, the Kilometers CLI.
 
-usage: curl -sSL ${KM_DEFAULT_BASE_URL} | sh -s -- [options]
+usage: curl -sSL ${DEFAULT_BASE_URL} | sh -s -- [options]
        sh install.sh [options]
 
 options:
@@ -93,9 +99,9 @@ environment:
   KM_VERSION          same as --version
   KM_INSTALL_DIR      same as --install-dir
   KM_INSTALL_SOURCE   same as --source
-  KM_BASE_URL         the CDN (default ${KM_DEFAULT_BASE_URL})
+  KM_BASE_URL         the CDN (default ${DEFAULT_BASE_URL})
   KM_GITHUB_BASE_URL  GitHub (default ${KM_DEFAULT_GITHUB_BASE_URL}); assets are at
-                      <base>/${KM_REPO_SLUG}/releases/download/<version>/<file>
+                      <base>/${GITHUB_REPOSITORY}/releases/download/<version>/<file>
   NO_COLOR            no colours in messages
 
 Every download is verified against its published SHA-256 before it is installed;
@@ -287,14 +293,14 @@ detect_platform() {
         esac
     fi
     if [ -z "$km_os" ] || [ -z "$km_arch" ]; then
-        err "unsupported platform ${_dp_s:-unknown}/${_dp_m:-unknown}: km is built for linux, darwin and windows on amd64 and arm64; see ${gh_base}/${KM_REPO_SLUG}/releases to download a build by hand"
+        err "unsupported platform ${_dp_s:-unknown}/${_dp_m:-unknown}: km is built for linux, darwin and windows on amd64 and arm64; see ${gh_base}/${GITHUB_REPOSITORY}/releases to download a build by hand"
     fi
     km_ext=""
     if [ "$km_os" = windows ]; then
         km_ext=".exe"
     fi
-    km_asset="km-${km_os}-${km_arch}${km_ext}"
-    km_bin="km${km_ext}"
+    km_asset="${BINARY_NAME}-${km_os}-${km_arch}${km_ext}"
+    km_bin="${BINARY_NAME}${km_ext}"
 }
 
 # ----------------------------------------------------------------------------
@@ -593,7 +599,7 @@ fail_download() {
     case "$_dl_class" in
         missing)
             if [ -n "$opt_version" ]; then
-                err "km $opt_version for $km_os/$km_arch is not published ($_dl_reason${km_cdn_note}); releases: ${gh_base}/${KM_REPO_SLUG}/releases"
+                err "km $opt_version for $km_os/$km_arch is not published ($_dl_reason${km_cdn_note}); releases: ${gh_base}/${GITHUB_REPOSITORY}/releases"
             fi
             err "km for $km_os/$km_arch was not found at $1 ($_dl_reason${km_cdn_note})"
             ;;
@@ -616,11 +622,11 @@ from_cdn() {
 from_github() {
     if [ -n "$opt_version" ]; then
         km_version=$opt_version
-        _fg_from="$gh_base/$KM_REPO_SLUG/releases/download/$km_version"
+        _fg_from="$gh_base/$GITHUB_REPOSITORY/releases/download/$km_version"
         say "installing km $km_version for $km_os/$km_arch from GitHub"
     else
         km_version=""
-        _fg_from="$gh_base/$KM_REPO_SLUG/releases/latest/download"
+        _fg_from="$gh_base/$GITHUB_REPOSITORY/releases/latest/download"
         say "installing the latest km for $km_os/$km_arch from GitHub"
     fi
     fetch "$_fg_from"
@@ -712,7 +718,7 @@ check_path() {
 
 run_installed() {
     if ! "$km_dir/$km_bin" --version; then
-        err "$km_dir/$km_bin was installed but '$km_dir/$km_bin --version' failed; report it at ${gh_base}/${KM_REPO_SLUG}/issues"
+        err "$km_dir/$km_bin was installed but '$km_dir/$km_bin --version' failed; report it at ${gh_base}/${GITHUB_REPOSITORY}/issues"
     fi
 }
 
@@ -730,7 +736,7 @@ main() {
     # ${1+"$@"}: posh (and old shells) call an empty "$@" unset under set -u.
     parse_args ${1+"$@"}
 
-    strip_slashes "${KM_BASE_URL:-$KM_DEFAULT_BASE_URL}"
+    strip_slashes "${KM_BASE_URL:-$DEFAULT_BASE_URL}"
     base_url=$_ss_value
     strip_slashes "${KM_GITHUB_BASE_URL:-$KM_DEFAULT_GITHUB_BASE_URL}"
     gh_base=$_ss_value

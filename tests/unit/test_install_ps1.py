@@ -75,8 +75,10 @@ def returned_strings(function: str) -> list[str]:
 def render(template: str, **values: str) -> str:
     def sub(m: re.Match[str]) -> str:
         name = m.group(1) or m.group(2)
-        if name == "KmRepoSlug":
+        if name == "GithubRepository":
             return "kilometers-ai/kilometers-cli"
+        if name == "BinaryName":
+            return "km"
         return values[name]
 
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", sub, template)
