@@ -144,8 +144,11 @@ def promote(
 @expected_failures
 def purge(c: Context, dry_run: bool = False) -> None:
     """Purge the CDN paths of SPEC §6 (Azure Front Door from build/release.toml)."""
-    from kmrelease import cdn
     from kmrelease.config import load_config
+    from kmrelease.extras import needs_extra
+
+    with needs_extra("azure", "inv purge"):
+        from kmrelease import cdn
 
     cdn.purge(load_config(), Reporter(), dry_run=dry_run)
 

@@ -160,7 +160,7 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$")
 _VALID: dict[str, re.Pattern[str]] = {
     "storage_account": re.compile(r"^[a-z0-9]{3,24}$"),
-    "storage_account_url": re.compile(r"^https://[a-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9._~-]*)*$"),
+    "storage_account_url": re.compile(r"^https://[a-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~-]*)*$"),
     "subscription_id": _GUID,
     "resource_group": re.compile(r"^[A-Za-z0-9._()-]{1,89}[A-Za-z0-9_()-]$"),
     "frontdoor_profile": re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,258}[A-Za-z0-9]$"),

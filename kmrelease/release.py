@@ -13,6 +13,7 @@ from .config import ReleaseConfig, load_config
 from .destinations import Destination
 from .destinations.local import LocalSite
 from .errors import KmError
+from .extras import needs_extra
 from .layout import dist_dir, site_dir
 from .matrix import TARGETS
 from .publish import Outcome, promote_version, publish_release, script_paths
@@ -28,7 +29,8 @@ def open_destination(dest: str, site: str | None, config: ReleaseConfig, reporte
     if dest == "local":
         return LocalSite(site_dir(site))
     if dest == "azure":
-        from .destinations.azure import AzureBlobDestination
+        with needs_extra("azure", "--dest azure"):
+            from .destinations.azure import AzureBlobDestination
 
         return AzureBlobDestination.from_environment(config, reporter)
     raise KmError(f"unknown destination {dest!r}: expected one of {', '.join(DESTINATIONS)}")
@@ -67,7 +69,8 @@ def after_publish(
     elif req_dest == "local":
         reporter.info("no CDN in front of a local site: nothing to purge")
     elif outcome.changed_public:
-        from . import cdn
+        with needs_extra("azure", "the CDN purge"):
+            from . import cdn
 
         cdn.purge(config, reporter)
     else:

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .version import VERSION_PATTERN
+
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
 BINARY = "application/octet-stream"
@@ -81,12 +83,12 @@ LATEST = "latest"
 # What may appear in {file} and {version} of a public path: no traversal, no
 # hidden files, no query tricks.
 _FILE_RE = r"(?P<file>[A-Za-z0-9][A-Za-z0-9._-]*)"
-_VERSION_RE = r"(?P<version>v[0-9][0-9A-Za-z.+-]*)"
+_VERSION_RE = rf"(?P<version>{VERSION_PATTERN})"  # the one version grammar (ASCII only)
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
     rx = re.escape(pattern).replace(r"\{file\}", _FILE_RE).replace(r"\{version\}", _VERSION_RE)
-    return re.compile("^" + rx + "$")
+    return re.compile("^" + rx + "$", re.ASCII)
 
 
 _COMPILED: tuple[tuple[Route, re.Pattern[str]], ...] = tuple((r, _compile(r.pattern)) for r in ROUTES)

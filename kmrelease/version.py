@@ -8,9 +8,16 @@ from functools import total_ordering
 
 from .errors import KmError
 
-_NUM = r"(0|[1-9]\d*)"
-_PRE_ID = r"(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
-VERSION_RE = re.compile(rf"^v{_NUM}\.{_NUM}\.{_NUM}(?:-({_PRE_ID}(?:\.{_PRE_ID})*))?$")
+# One grammar everywhere, ASCII only: ``[0-9]``, never the digit escape (it matches every
+# Unicode digit, so that ``v1٠.0.0`` would read as ``v10.0.0``).
+_NUM = r"(0|[1-9][0-9]*)"
+_PRE_ID = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+# The grammar without anchors or groups, for embedding (the URL space's ``{version}``).
+VERSION_PATTERN = (
+    r"v(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)"
+    rf"(?:-{_PRE_ID}(?:\.{_PRE_ID})*)?"
+)
+VERSION_RE = re.compile(rf"v{_NUM}\.{_NUM}\.{_NUM}(?:-({_PRE_ID}(?:\.{_PRE_ID})*))?", re.ASCII)
 ACCEPTED_FORM = "vMAJOR.MINOR.PATCH with an optional pre-release, e.g. v1.2.3 or v1.2.0-rc.1"
 
 
@@ -33,7 +40,7 @@ class Version:
     def _key(self) -> tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]:
         # SemVer §11: a pre-release sorts before its release; numeric identifiers
         # sort numerically and before alphanumeric ones.
-        pre = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in self.prerelease)
+        pre = tuple((0, int(p), "") if _is_numeric(p) else (1, 0, p) for p in self.prerelease)
         return (self.major, self.minor, self.patch, 0 if self.prerelease else 1, pre)
 
     def __lt__(self, other: object) -> bool:
@@ -42,12 +49,16 @@ class Version:
         return self._key() < other._key()
 
 
+def _is_numeric(identifier: str) -> bool:
+    return identifier.isascii() and identifier.isdigit()
+
+
 def parse_version(text: str | None) -> Version:
     """Parse a release version or raise a KmError saying what the accepted form is."""
     raw = "" if text is None else text
-    m = VERSION_RE.match(raw)
-    if not m or "\n" in raw:
-        shown = repr(raw) if raw else "an empty version"
+    m = VERSION_RE.fullmatch(raw) if raw.isascii() else None
+    if not m:
+        shown = ascii(raw) if raw else "an empty version"
         raise KmError(f"invalid version {shown}: expected {ACCEPTED_FORM}")
     pre = tuple(m.group(4).split(".")) if m.group(4) else ()
     return Version(int(m.group(1)), int(m.group(2)), int(m.group(3)), pre)

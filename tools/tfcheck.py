@@ -66,7 +66,7 @@ def locals_of(parsed: Mapping[str, Blocks]) -> dict[str, Any]:
     return merged
 
 
-_DURATION = re.compile(r"^(?:(\d+)\.)?(\d\d):(\d\d):(\d\d)$")
+_DURATION = re.compile(r"^(?:([0-9]+)\.)?([0-9]{2}):([0-9]{2}):([0-9]{2})$")
 
 
 def duration_seconds(text: str) -> int:

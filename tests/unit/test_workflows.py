@@ -107,10 +107,16 @@ def test_release_permissions_are_minimal(release_wf: dict[str, Any]) -> None:
     assert jobs["publish"]["environment"] == "release"
 
 
-def test_release_concurrency_is_per_version_and_never_cancels(release_wf: dict[str, Any]) -> None:
+def test_release_concurrency_is_one_group_for_all_releases_and_never_cancels(
+    release_wf: dict[str, Any],
+) -> None:
     conc = release_wf["concurrency"]
-    assert "inputs.version" in conc["group"] and "github.ref_name" in conc["group"]
+    # one fixed group: two tags pushed together queue instead of publishing in parallel
+    assert conc["group"] == "release"
+    assert "${{" not in conc["group"]
     assert conc["cancel-in-progress"] is False
+    for name, job in release_wf["jobs"].items():
+        assert "concurrency" not in job, f"job {name} has its own concurrency group"
 
 
 def test_release_computes_the_version_once(release_wf: dict[str, Any]) -> None:
