@@ -182,16 +182,25 @@ def verify(c: Context, base_url: str = "", version: str = "") -> None:
         "origin": "blob endpoint to front instead, e.g. http://127.0.0.1:10000/devstoreaccount1",
         "host": "address to listen on (default 127.0.0.1)",
         "port": "port (default 8080; 0 picks one)",
+        "access_log": "JSON-lines access log (default logs/access.jsonl; `off` writes none)",
     }
 )
 @expected_failures
-def serve(c: Context, site: str = "", origin: str = "", host: str = "127.0.0.1", port: int = 8080) -> None:
+def serve(
+    c: Context,
+    site: str = "",
+    origin: str = "",
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    access_log: str = "",
+) -> None:
     """Serve the public URL space of SPEC §5 from a local site or in front of a blob endpoint."""
+    from kmrelease.accesslog import log_for
     from kmrelease.layout import site_dir
     from kmrelease.serve import backend_for, make_server
 
     backend = backend_for(None if origin else site_dir(site or None), origin or None)
-    server = make_server(backend, host, port)
+    server = make_server(backend, host, port, log_for(access_log))
     h, p = str(server.server_address[0]), server.server_address[1]
     print(f"serving {origin or site_dir(site or None)} on http://{h}:{p}/ (Ctrl-C stops)", flush=True)
     try:
@@ -200,6 +209,38 @@ def serve(c: Context, site: str = "", origin: str = "", host: str = "127.0.0.1",
         pass
     finally:
         server.server_close()
+
+
+@task(
+    help={
+        "source": "local (the access log of inv serve, default) or azure (Front Door logs in Log Analytics)",
+        "log": "local: the access log (default logs/access.jsonl)",
+        "since": "start: a duration before --until (7d, 12h, 30m; default 7d) or an RFC 3339 time",
+        "until": "end: an RFC 3339 time (default now)",
+        "format": "table (default), json or html",
+        "out": "write the report to this file instead of stdout",
+        "workspace": "azure: Log Analytics workspace ID (default $KM_LOG_ANALYTICS_WORKSPACE)",
+    }
+)
+@expected_failures
+def metrics(
+    c: Context,
+    source: str = "local",
+    log: str = "",
+    since: str = "7d",
+    until: str = "",
+    format: str = "table",
+    out: str = "",
+    workspace: str = "",
+) -> None:
+    """Report downloads, installs, update checks, failures, cache and speed from the CDN access log."""
+    from kmrelease.metrics import MetricsRequest, run
+
+    req = MetricsRequest(
+        source, Path(log) if log else None, since, until, format, Path(out) if out else None, workspace
+    )
+    text = run(req, lambda line: print(line, file=sys.stderr))
+    sys.stdout.write(text)
 
 
 # --- infra: terraform/ (kmrelease/infra.py) -------------------------------------------
@@ -258,7 +299,7 @@ def ci_prepare(c: Context) -> None:
     print(f"release version {version}", file=sys.stderr)
 
 
-ns = Collection(build, checksums, release, promote, purge, verify, serve)
+ns = Collection(build, checksums, release, promote, purge, verify, serve, metrics)
 
 
 ns.add_collection(Collection("infra", infra_plan, infra_apply, infra_outputs))

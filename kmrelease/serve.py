@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .accesslog import AccessLog, NoLog
 from .errors import KmError
 from .urlspace import resolve
 
@@ -90,7 +91,7 @@ class OriginBackend:
         return Answer(200, headers, body, [resp])
 
 
-def _handler(backend: Backend) -> type[BaseHTTPRequestHandler]:
+def _handler(backend: Backend, access: AccessLog | NoLog) -> type[BaseHTTPRequestHandler]:
     class EdgeHandler(BaseHTTPRequestHandler):
         def version_string(self) -> str:
             return "km-edge"
@@ -102,6 +103,10 @@ def _handler(backend: Backend) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _answer(self, head: bool) -> None:
+            with access.observe(self):  # the access log of SPEC §15
+                self._answer_now(head)
+
+        def _answer_now(self, head: bool) -> None:
             path = urlsplit(self.path).path
             resolved = resolve(path)
             answer = backend.fetch(resolved.key, resolved.headers, head=head) if resolved else None
@@ -157,9 +162,11 @@ def _handler(backend: Backend) -> type[BaseHTTPRequestHandler]:
     return EdgeHandler
 
 
-def make_server(backend: Backend, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+def make_server(
+    backend: Backend, host: str = "127.0.0.1", port: int = 0, access: AccessLog | NoLog | None = None
+) -> ThreadingHTTPServer:
     try:
-        server = ThreadingHTTPServer((host, port), _handler(backend))
+        server = ThreadingHTTPServer((host, port), _handler(backend, access or NoLog()))
     except OSError as exc:
         raise KmError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     server.daemon_threads = True
@@ -180,9 +187,11 @@ def backend_for(site: Path | None, origin: str | None) -> Backend:
 
 
 @contextmanager
-def running(backend: Backend, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def running(
+    backend: Backend, host: str = "127.0.0.1", port: int = 0, access: AccessLog | NoLog | None = None
+) -> Iterator[str]:
     """Serve in a background thread; yields the base URL."""
-    server = make_server(backend, host, port)
+    server = make_server(backend, host, port, access)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
