@@ -30,14 +30,18 @@ from .metrics import Record, Window, fmt_time, path_of
 
 DEFAULT_ENDPOINT = "https://api.loganalytics.io"
 SLICE = timedelta(days=1)
-MIN_SLICE = timedelta(minutes=1)
+MIN_SLICE = timedelta(seconds=1)
 SERVER_TIMEOUT = 180  # seconds Log Analytics may spend on one query
 COLUMNS = ("time", "method", "uri", "status", "bytes", "cache", "agent", "country", "ttfb", "client")
 
 
+def _kql_time(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def kql(window_start: datetime, window_end: datetime, salt: str) -> str:
     """The query of one slice: Front Door's access-log rows, projected and hashed, in time order."""
-    start, end = fmt_time(window_start), fmt_time(window_end)
+    start, end = _kql_time(window_start), _kql_time(window_end)
     return "\n".join(
         [
             "AzureDiagnostics",

@@ -240,3 +240,24 @@ def test_html_report_draws_its_charts_in_chromium(morning: Morning, tmp_path: Pa
         assert pixels.get(_rgb(PLATFORM_COLOURS[platform]), 0) == 0, platform  # no downloads, no bar
     assert pixels.get(_rgb(HIT_COLOUR), 0) > 100 and pixels.get(_rgb(MISS_COLOUR), 0) > 100
     assert pixels.get(_rgb(FAILURE_COLOUR), 0) > 200
+
+
+def test_azure_source_gives_the_same_report_for_the_same_requests(morning: Morning) -> None:
+    """The morning's requests as Front Door rows in a Log Analytics stand-in: the same report."""
+    from tests.support.fake_loganalytics import FakeLogAnalytics, StaticCredential, diagnostics_row, serving
+
+    rows = [diagnostics_row(line, address=str(line["clientIpHash"])) for line in lines(morning)]
+    window = {"since": "1d", "until": str(lines(morning)[-1]["time"]).replace("Z", "") + "1"}
+    local = run(MetricsRequest(log=morning.log, fmt="json", **window), lambda line: None)
+    with serving(FakeLogAnalytics(rows, max_rows=len(rows) - 1)) as fake:  # partial: split
+        azure = run(
+            MetricsRequest(source="azure", workspace=WORKSPACE, fmt="json", **window),
+            lambda line: None,
+            credential=StaticCredential(),
+            endpoint=fake.url,
+        )
+    assert json.loads(azure) == json.loads(local)
+    assert len(fake.calls) > 2 and all(c["workspace"] == WORKSPACE for c in fake.calls)
+
+
+WORKSPACE = "00000000-1111-2222-3333-444444444444"
