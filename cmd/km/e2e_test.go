@@ -1,25 +1,25 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/kilometers-ai/kilometers-cli/internal/trust/trusttest"
 )
 
-// buildKM builds this command with the release engine's -ldflags.
-func buildKM(t *testing.T, out, version string) {
+// buildKM builds this command with the release engine's -ldflags, trusting keys.
+func buildKM(t *testing.T, out, version, keys string) {
 	t.Helper()
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(gobin); err != nil {
 		t.Skipf("no go tool beside the toolchain that built this test: %v", err)
 	}
 	cmd := exec.Command(gobin, "build", "-trimpath", "-o", out,
-		"-ldflags", "-s -w -buildid= -X main.Version="+version+" -X main.Commit=abc1234 -X main.Date=2026-01-02T03:04:05Z", ".")
+		"-ldflags", "-s -w -buildid= -X main.Version="+version+" -X main.Commit=abc1234 -X main.Date=2026-01-02T03:04:05Z -X main.TrustedKeys="+keys, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
@@ -39,16 +39,13 @@ func TestRealBinaryUpdates(t *testing.T) {
 	dir := t.TempDir()
 	installed := filepath.Join(dir, "bin", "km")
 	os.MkdirAll(filepath.Dir(installed), 0o755)
-	buildKM(t, installed, "v1.0.0")
+	key := trusttest.NewKey(t)
+	buildKM(t, installed, "v1.0.0", key.B64)
 	newer := filepath.Join(dir, "km-new")
-	buildKM(t, newer, "v1.1.0")
+	buildKM(t, newer, "v1.1.0", key.B64)
 	asset := "km-" + runtime.GOOS + "-" + runtime.GOARCH
 	body, _ := os.ReadFile(newer)
-	sum := sha256.Sum256(body)
-	srv := cdn(t, "v1.1.0", map[string][]byte{
-		"releases/v1.1.0/" + asset:             body,
-		"releases/v1.1.0/" + asset + ".sha256": []byte(hex.EncodeToString(sum[:]) + "  " + asset + "\n"),
-	})
+	srv := cdn(t, "v1.1.0", signedRelease(t, key, "v1.1.0", asset, body))
 	// Through a symlink, as with a package manager's bin directory.
 	link := filepath.Join(dir, "km-link")
 	os.Symlink(installed, link)

@@ -12,7 +12,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -31,13 +30,20 @@ var (
 	Version = "dev"
 	Commit  = "none"
 	Date    = "unknown"
+	// TrustedKeys: the release keys (comma-separated standard base64 of DER
+	// SubjectPublicKeyInfo, ECDSA P-256); empty refuses every update.
+	TrustedKeys = ""
+	// InstallMethod: set by package builds (apt, brew, scoop, winget); empty
+	// for a self-managed km. A package-managed km never updates itself.
+	InstallMethod = ""
 )
 
-// Exit codes of `km update --check`.
+// Exit codes (see usage).
 const (
 	exitOK              = 0
 	exitError           = 1
 	exitUsage           = 2
+	exitRefused         = 3
 	exitUpdateAvailable = 10
 )
 
@@ -52,16 +58,19 @@ Usage:
   km --version                      print the version
   km --help                         this help
   km update --check                 compare this km with the published version
-  km update [--version V]           download, verify (SHA-256) and install the
-                                    published version, or V (which may be older)
+  km update [--version V]           download, verify (signature and SHA-256),
+                                    run-check and install the published version,
+                                    or V (which may be older)
+  km update --auto on|off|status    automatic updates (off unless turned on)
   km [--log FILE] <command> [args]  run the MCP server <command> over stdio
                                     through km, relaying every byte unchanged and
                                     recording each JSON-RPC message as a JSON line
   km -- <command> [args]            the same, for a command named like a km one
 
 Environment:
-  KM_BASE_URL   where releases are published (default %s);
-                https only, plain http only for loopback addresses
+  KM_BASE_URL        where releases are published (default %s);
+                     https only, plain http only for loopback addresses
+  KM_NO_AUTO_UPDATE  1: no automatic update, whatever the config file says
 
 Message log:
   --log FILE    default: %s
@@ -71,7 +80,11 @@ Message log:
 
 Exit codes:
   km update --check   0 up to date, 10 an update is available, 1 error
-  km update           0 updated or already up to date, 1 error (km unchanged)
+  km update           0 updated or already up to date, 1 error (km unchanged),
+                      3 refused: a release that is not signed by a key this
+                      km trusts, a bad checksum, a binary that does not run,
+                      a km built without release keys, or a km installed by
+                      a package manager (the line names its command)
   km <command>        the command's own exit code (128+N if killed by signal
                       N); 127 command not found, 126 command cannot be run
   any                 2 usage error
@@ -150,72 +163,6 @@ flags:
 		return exitUsage
 	}
 	return a.proxy(rest, logPath)
-}
-
-func (a *app) update(args []string) int {
-	fs := flag.NewFlagSet("km update", flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
-	check := fs.Bool("check", false, "only compare with the published version (exit 0 up to date, 10 update available, 1 error)")
-	version := fs.String("version", "", "install this version instead of the published one (may be older)")
-	fs.Usage = func() {
-		fmt.Fprintln(a.stderr, "usage: km update [--check] [--version V]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(a.stderr, "km update: unexpected argument %q (usage: km update [--check] [--version V])\n", fs.Arg(0))
-		return exitUsage
-	}
-	if *check && *version != "" {
-		fmt.Fprintln(a.stderr, "km update: --check compares with the published version; it does not take --version")
-		return exitUsage
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	u := &update.Updater{
-		BaseURL: a.getenv("KM_BASE_URL"),
-		Current: Version,
-		GOOS:    runtime.GOOS,
-		GOARCH:  runtime.GOARCH,
-	}
-	if *check {
-		res, err := u.Check(ctx)
-		if err != nil {
-			fmt.Fprintf(a.stderr, "km update: %v\n", err)
-			return exitError
-		}
-		if res.Newer {
-			fmt.Fprintf(a.stdout, "update available: %s -> %s (run 'km update')\n", Version, res.Target)
-			return exitUpdateAvailable
-		}
-		fmt.Fprintf(a.stdout, "km is up to date (%s; published: %s)\n", Version, res.Target)
-		return exitOK
-	}
-	exe, err := a.executable()
-	if err != nil {
-		fmt.Fprintf(a.stderr, "km update: cannot tell where this km is (%v); reinstall instead\n", err)
-		return exitError
-	}
-	u.ExePath = exe
-	res, err := u.Update(ctx, *version)
-	if err != nil {
-		fmt.Fprintf(a.stderr, "km update: %v\n", err)
-		return exitError
-	}
-	switch {
-	case res.Updated:
-		fmt.Fprintf(a.stdout, "km updated: %s -> %s (%s, sha256 %s)\n", Version, res.Target, exe, res.SHA256)
-	case res.Explicit:
-		fmt.Fprintf(a.stdout, "km is already %s\n", res.Target)
-	default:
-		fmt.Fprintf(a.stdout, "km is up to date (%s; published: %s)\n", Version, res.Target)
-	}
-	return exitOK
 }
 
 // executable is the real file of the running km (symlinks resolved, so an

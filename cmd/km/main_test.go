@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,6 +13,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/kilometers-ai/kilometers-cli/internal/trust/trusttest"
 )
 
 // With KM_TEST_FIXTURE=mcp the test binary is a tiny MCP server for the
@@ -171,26 +171,48 @@ func TestUpdateCheckExitCodes(t *testing.T) {
 	}
 }
 
-func TestUpdateReplacesExecutable(t *testing.T) {
-	asset := "km-" + runtime.GOOS + "-" + runtime.GOARCH
-	if runtime.GOOS == "windows" {
-		asset += ".exe"
+// signedRelease is the files of a signed release of one asset under
+// releases/<v>/, as the engine publishes them.
+func signedRelease(t *testing.T, key trusttest.Key, version, asset string, body []byte) map[string][]byte {
+	t.Helper()
+	sums := trusttest.Sums(map[string][]byte{asset: body})
+	p := "releases/" + version + "/"
+	return map[string][]byte{
+		p + asset:             body,
+		p + asset + ".sha256": []byte(trusttest.Sum(body) + "  " + asset + "\n"),
+		p + "SHA256SUMS":      sums,
+		p + "SHA256SUMS.p256": key.Sign(t, version, sums),
 	}
-	newBin := []byte("the new km")
-	sum := sha256.Sum256(newBin)
-	srv := cdn(t, "v2.0.0", map[string][]byte{
-		"releases/v2.0.0/" + asset:             newBin,
-		"releases/v2.0.0/" + asset + ".sha256": []byte(hex.EncodeToString(sum[:]) + "  " + asset + "\n"),
-	})
+}
+
+func withGlobals(t *testing.T, keys, method string) {
+	oldK, oldM := TrustedKeys, InstallMethod
+	TrustedKeys, InstallMethod = keys, method
+	t.Cleanup(func() { TrustedKeys, InstallMethod = oldK, oldM })
+}
+
+func scriptKM(version string) []byte {
+	return []byte("#!/bin/sh\necho 'km " + version + " (abc1234, 2026-01-02T03:04:05Z, " + runtime.GOOS + "/" + runtime.GOARCH + ")'\n")
+}
+
+func TestUpdateReplacesExecutable(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the new km is a shell script")
+	}
+	asset := "km-" + runtime.GOOS + "-" + runtime.GOARCH
+	key := trusttest.NewKey(t)
+	newBin := scriptKM("v2.0.0")
+	srv := cdn(t, "v2.0.0", signedRelease(t, key, "v2.0.0", asset, newBin))
 	exe := filepath.Join(t.TempDir(), "km")
 	os.WriteFile(exe, []byte("the old km"), 0o755)
 	withVersion(t, "v1.0.0")
-	a := &app{getenv: func(string) string { return srv.URL }, executable: func() (string, error) { return exe, nil }}
+	withGlobals(t, key.B64, "")
+	a := &app{getenv: func(k string) string { return map[string]string{"KM_BASE_URL": srv.URL}[k] }, executable: func() (string, error) { return exe, nil }}
 	r := runApp(t, a, "update")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "km updated: v1.0.0 -> v2.0.0 (") {
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "km updated: v1.0.0 -> v2.0.0 (") || !strings.Contains(r.stdout, "signed by release key ") {
 		t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.err)
 	}
-	if b, _ := os.ReadFile(exe); string(b) != "the new km" {
+	if b, _ := os.ReadFile(exe); string(b) != string(newBin) {
 		t.Fatalf("binary %q", b)
 	}
 	// Up to date now (as far as the published version goes).
@@ -203,8 +225,49 @@ func TestUpdateReplacesExecutable(t *testing.T) {
 	if r.code != 1 || strings.Count(r.err, "\n") != 1 || !strings.Contains(r.err, "not found (HTTP 404)") {
 		t.Fatalf("exit %d stderr %q", r.code, r.err)
 	}
-	if b, _ := os.ReadFile(exe); string(b) != "the new km" {
+	if b, _ := os.ReadFile(exe); string(b) != string(newBin) {
 		t.Fatalf("binary %q", b)
+	}
+}
+
+// TestUpdateRefusals: exit 3 and one line for every refusal, km unchanged.
+func TestUpdateRefusals(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the new km is a shell script")
+	}
+	asset := "km-" + runtime.GOOS + "-" + runtime.GOARCH
+	key, other := trusttest.NewKey(t), trusttest.NewKey(t)
+	srv := cdn(t, "v2.0.0", signedRelease(t, other, "v2.0.0", asset, scriptKM("v2.0.0")))
+	tests := []struct {
+		keys, method, want string
+	}{
+		{key.B64, "", "km update: refusing v2.0.0: the signature of its SHA256SUMS does not verify with any of the 1 release keys this km trusts; this is a red flag, not an outage: km was not changed\n"},
+		{"", "", "km update: refusing to update: this km was built without release keys, so it cannot verify a release; reinstall: curl -sSL https://get.kilometers.ai | sh\n"},
+		{"bm90IGEga2V5", "", "km update: refusing to update: this km's release keys are unreadable (trusted key 1 is not a SubjectPublicKeyInfo: "},
+		{other.B64, "apt", "km update: this km was installed by apt, which updates it: run 'sudo apt-get install --only-upgrade kilometers-cli'\n"},
+		{other.B64, "brew", "km update: this km was installed by brew, which updates it: run 'brew upgrade km'\n"},
+		{other.B64, "scoop", "km update: this km was installed by scoop, which updates it: run 'scoop update km'\n"},
+		{other.B64, "winget", "km update: this km was installed by winget, which updates it: run 'winget upgrade --id Kilometers.km'\n"},
+	}
+	for _, tt := range tests {
+		exe := filepath.Join(t.TempDir(), "km")
+		os.WriteFile(exe, []byte("the old km"), 0o755)
+		withVersion(t, "v1.0.0")
+		withGlobals(t, tt.keys, tt.method)
+		a := &app{getenv: func(k string) string { return map[string]string{"KM_BASE_URL": srv.URL}[k] }, executable: func() (string, error) { return exe, nil }}
+		r := runApp(t, a, "update")
+		if r.code != 3 || !strings.HasPrefix(r.err, tt.want) || strings.Count(r.err, "\n") != 1 {
+			t.Errorf("keys %q method %q: exit %d stderr %q", tt.keys, tt.method, r.code, r.err)
+		}
+		if b, _ := os.ReadFile(exe); string(b) != "the old km" {
+			t.Fatalf("binary %q", b)
+		}
+	}
+	// --check still works for a package-managed km, and names its command.
+	withGlobals(t, other.B64, "apt")
+	r := runApp(t, &app{getenv: func(k string) string { return map[string]string{"KM_BASE_URL": srv.URL}[k] }}, "update", "--check")
+	if r.code != 10 || !strings.Contains(r.stdout, "(run 'sudo apt-get install --only-upgrade kilometers-cli')") {
+		t.Fatalf("exit %d stdout %q", r.code, r.stdout)
 	}
 }
 

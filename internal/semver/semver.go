@@ -1,5 +1,11 @@
-// Package semver parses and orders km release versions (SemVer 2.0.0 with a
-// leading "v", as in SPEC §2: vMAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]).
+// Package semver parses and orders km release versions: the one grammar of
+// the release system, ASCII only,
+//
+//	v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-PRE)?
+//
+// where PRE is dot-separated identifiers [0-9A-Za-z-]+ and numeric
+// identifiers have no leading zeros. Build metadata ("+...") is not part of
+// it. Every check works on bytes, so no Unicode digit or letter passes.
 package semver
 
 import (
@@ -13,35 +19,35 @@ import (
 type Version struct {
 	Major, Minor, Patch uint64
 	Pre                 []string // pre-release identifiers ("rc", "1")
-	Build               string   // build metadata; ignored for ordering
 }
+
+// MaxLen bounds the length of a version string (a hostile /version cannot
+// make km build a huge URL or message).
+const MaxLen = 128
 
 // Form is the accepted shape, for error messages.
 const Form = "vMAJOR.MINOR.PATCH with an optional pre-release, e.g. v1.2.3 or v1.2.0-rc.1"
 
-// Parse parses "v1.2.3", "v1.2.0-rc.1" or "v1.2.3+build.5". The leading "v"
-// may be omitted (the result always prints with it).
+// Parse parses "v1.2.3" or "v1.2.0-rc.1" (the leading "v" is required).
 func Parse(s string) (Version, error) {
 	orig := s
 	fail := func(why string) (Version, error) {
-		return Version{}, fmt.Errorf("invalid version %q (%s): expected %s", orig, why, Form)
+		return Version{}, fmt.Errorf("invalid version %s (%s): expected %s", Quote(orig), why, Form)
 	}
-	if s == "" {
+	switch {
+	case s == "":
 		return fail("empty")
+	case len(s) > MaxLen:
+		return fail(fmt.Sprintf("longer than %d bytes", MaxLen))
+	case s[0] != 'v':
+		return fail(`no leading "v"`)
 	}
-	s = strings.TrimPrefix(s, "v")
+	s = s[1:]
 	var v Version
-	if i := strings.IndexByte(s, '+'); i >= 0 {
-		v.Build = s[i+1:]
-		s = s[:i]
-		if err := checkIdents(v.Build, false); err != nil {
-			return fail("build metadata: " + err.Error())
-		}
-	}
 	if i := strings.IndexByte(s, '-'); i >= 0 {
 		pre := s[i+1:]
 		s = s[:i]
-		if err := checkIdents(pre, true); err != nil {
+		if err := checkIdents(pre); err != nil {
 			return fail("pre-release: " + err.Error())
 		}
 		v.Pre = strings.Split(pre, ".")
@@ -53,14 +59,14 @@ func Parse(s string) (Version, error) {
 	nums := [3]*uint64{&v.Major, &v.Minor, &v.Patch}
 	for i, p := range parts {
 		if !isNumeric(p) {
-			return fail(fmt.Sprintf("%q is not a number", p))
+			return fail(Quote(p) + " is not a number")
 		}
 		if len(p) > 1 && p[0] == '0' {
-			return fail(fmt.Sprintf("%q has a leading zero", p))
+			return fail(Quote(p) + " has a leading zero")
 		}
 		n, err := strconv.ParseUint(p, 10, 64)
 		if err != nil {
-			return fail(fmt.Sprintf("%q is out of range", p))
+			return fail(Quote(p) + " is out of range")
 		}
 		*nums[i] = n
 	}
@@ -76,7 +82,7 @@ func MustParse(s string) Version {
 	return v
 }
 
-func checkIdents(s string, pre bool) error {
+func checkIdents(s string) error {
 	if s == "" {
 		return errors.New("empty")
 	}
@@ -87,11 +93,11 @@ func checkIdents(s string, pre bool) error {
 		for i := 0; i < len(id); i++ {
 			c := id[i]
 			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-') {
-				return fmt.Errorf("character %q not allowed", c)
+				return fmt.Errorf("character %s not allowed", Quote(string(c)))
 			}
 		}
-		if pre && len(id) > 1 && id[0] == '0' && isNumeric(id) {
-			return fmt.Errorf("%q has a leading zero", id)
+		if len(id) > 1 && id[0] == '0' && isNumeric(id) {
+			return fmt.Errorf("%s has a leading zero", Quote(id))
 		}
 	}
 	return nil
@@ -115,9 +121,6 @@ func (v Version) String() string {
 	if len(v.Pre) > 0 {
 		s += "-" + strings.Join(v.Pre, ".")
 	}
-	if v.Build != "" {
-		s += "+" + v.Build
-	}
 	return s
 }
 
@@ -125,7 +128,7 @@ func (v Version) String() string {
 func (v Version) IsPrerelease() bool { return len(v.Pre) > 0 }
 
 // Compare returns -1, 0 or +1 by SemVer precedence: numbers compare
-// numerically, a pre-release sorts before its release, build metadata is ignored.
+// numerically, a pre-release sorts before its release.
 func Compare(a, b Version) int {
 	for _, p := range [][2]uint64{{a.Major, b.Major}, {a.Minor, b.Minor}, {a.Patch, b.Patch}} {
 		if p[0] != p[1] {
@@ -186,4 +189,34 @@ func CompareBuild(current string, published Version) int {
 		return -1
 	}
 	return Compare(cur, published)
+}
+
+// Quote is a short, printable, double-quoted excerpt of s for error messages:
+// at most 40 bytes, every byte outside printable ASCII shown as \xNN, so
+// nothing a server sent can reach a terminal as an escape sequence.
+func Quote(s string) string {
+	const limit = 40
+	cut := len(s) > limit
+	if cut {
+		s = s[:limit]
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c >= 0x20 && c < 0x7f:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "\\x%02x", c)
+		}
+	}
+	b.WriteByte('"')
+	if cut {
+		b.WriteString("...")
+	}
+	return b.String()
 }

@@ -2,6 +2,7 @@ package semver
 
 import (
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -24,8 +25,6 @@ func TestCompare(t *testing.T) {
 		{"v1.0.0-beta.2", "v1.0.0-beta.11", -1},
 		{"v1.0.0-beta.11", "v1.0.0-rc.1", -1},
 		{"v1.0.0-rc.9", "v1.0.0-rc.10", -1},
-		{"v1.0.0+build.1", "v1.0.0+build.2", 0},
-		{"1.2.3", "v1.2.3", 0},
 		{"v1.2.0-rc.1", "v1.1.9", 1},
 		{"v18446744073709551615.0.0", "v1.0.0", 1},
 	}
@@ -59,11 +58,10 @@ func TestSemVerSpecOrder(t *testing.T) {
 func TestParse(t *testing.T) {
 	good := map[string]string{
 		"v1.2.3":         "v1.2.3",
-		"1.2.3":          "v1.2.3",
 		"v1.2.0-rc.1":    "v1.2.0-rc.1",
 		"v0.0.0":         "v0.0.0",
 		"v1.2.3-0.a-b.c": "v1.2.3-0.a-b.c",
-		"v1.2.3+sha.abc": "v1.2.3+sha.abc",
+		"v1.2.3-rc.1-2":  "v1.2.3-rc.1-2",
 	}
 	for in, want := range good {
 		v, err := Parse(in)
@@ -77,7 +75,13 @@ func TestParse(t *testing.T) {
 	}
 	bad := []string{"", "v", "1.0", "v1", "v1.0.0.0", "v01.0.0", "v1.02.0", "v1.0.0-", "v1.0.0-rc..1",
 		"v1.0.0-01", "v1.0.0; rm -rf /", "../x", "v1.0.0/../../x", "v1.0.0-rc_1", "vx.y.z", "v-1.0.0",
-		"v1.0.0+", "v99999999999999999999.0.0", " v1.0.0", "v1.0.0\n", "dev"}
+		"v1.0.0+", "v99999999999999999999.0.0", " v1.0.0", "v1.0.0\n", "dev",
+		// One grammar: the "v" is required, no build metadata.
+		"1.2.3", "v1.2.3+sha.abc", "V1.2.3",
+		// ASCII only (issue 14): Arabic-Indic and fullwidth digits, a
+		// non-ASCII letter, a zero-width space.
+		"v1\u0660.0.0", "v1.0.0-\u0661a", "v\uff11.0.0", "v1.0.0-r\u00e9", "v1.0.0\u200b",
+		"v1.0.0-rc.1" + strings.Repeat("a", MaxLen)}
 	for _, in := range bad {
 		if _, err := Parse(in); err == nil {
 			t.Errorf("Parse(%q) accepted", in)
@@ -100,6 +104,35 @@ func TestCompareBuild(t *testing.T) {
 	for _, tt := range tests {
 		if got := CompareBuild(tt.current, MustParse(tt.published)); got != tt.want {
 			t.Errorf("CompareBuild(%q, %s) = %d, want %d", tt.current, tt.published, got, tt.want)
+		}
+	}
+}
+
+func TestErrorQuotesSafely(t *testing.T) {
+	_, err := Parse("v1.0.0\x1b[31mred\x07" + strings.Repeat("x", 100))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	msg := err.Error()
+	for i := 0; i < len(msg); i++ {
+		if msg[i] < 0x20 || msg[i] >= 0x7f {
+			t.Fatalf("byte %#x in %q", msg[i], msg)
+		}
+	}
+	if !strings.Contains(msg, `"v1.0.0\x1b[31mred\x07xxxx`) || strings.Count(msg, "x") > 60 {
+		t.Fatalf("excerpt: %s", msg)
+	}
+}
+
+func TestQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"v1.2.3":                `"v1.2.3"`,
+		"a\"b\\c":               `"a\"b\\c"`,
+		"\u0660":                `"\xd9\xa0"`,
+		strings.Repeat("y", 50): `"` + strings.Repeat("y", 40) + `"...`,
+	} {
+		if got := Quote(in); got != want {
+			t.Errorf("Quote(%q) = %s, want %s", in, got, want)
 		}
 	}
 }

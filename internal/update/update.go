@@ -1,10 +1,10 @@
-// Package update implements `km update`: resolve the published version,
-// download this platform's binary from the immutable versioned path, verify
-// its SHA-256 and replace the running executable atomically.
+// Package update implements `km update`: resolve the published version, check
+// the release's signed SHA256SUMS with the keys compiled into km, download
+// this platform's binary from the immutable versioned path, verify its
+// SHA-256, run it, and only then replace the running executable atomically.
 package update
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/kilometers-ai/kilometers-cli/internal/platform"
 	"github.com/kilometers-ai/kilometers-cli/internal/semver"
+	"github.com/kilometers-ai/kilometers-cli/internal/trust"
 )
 
 // DefaultBaseURL is the public CDN base; KM_BASE_URL overrides it.
@@ -31,20 +31,30 @@ const DefaultBaseURL = "https://get.kilometers.ai"
 const (
 	maxVersionBody  = 256
 	maxChecksumBody = 4 << 10
-	maxBinary       = 1 << 30
-	tempPattern     = ".km-update-*"
+	// MaxBinary is the largest km binary an update accepts (km is ~10 MB).
+	MaxBinary = 200 << 20
+	// TempPrefix starts the name of every temporary file an update makes
+	// beside km; one older than StaleAfter is a killed run's and is removed.
+	TempPrefix = ".km-update-"
+	// StaleAfter: a live update touches its temp file at least every
+	// Timeouts.Stall while downloading and runs it for at most Timeouts.Run.
+	StaleAfter = 2 * time.Minute
 )
 
 // Updater holds everything an update depends on, so tests can point it at an
 // httptest server, another OS and a fake filesystem.
 type Updater struct {
-	BaseURL string       // CDN base, e.g. https://get.kilometers.ai
-	Client  *http.Client // nil: NewClient()
-	Current string       // version of the running build (main.Version)
-	GOOS    string       // selects the asset and the Windows replace path
-	GOARCH  string
-	ExePath string // the file to replace (the running executable)
-	FS      FS     // nil: the real filesystem
+	BaseURL  string       // CDN base, e.g. https://get.kilometers.ai
+	Client   *http.Client // nil: NewClientWith(Timeouts)
+	Timeouts *Timeouts    // nil: DefaultTimeouts
+	Current  string       // version of the running build (main.Version)
+	Keys     trust.Keys   // the release keys compiled into km
+	GOOS     string       // selects the asset and the Windows replace path
+	GOARCH   string
+	ExePath  string                                                 // the file to replace (the running executable)
+	FS       FS                                                     // nil: the real filesystem
+	Run      func(ctx context.Context, path string) (string, error) // nil: RunVersion
+	Now      func() time.Time                                       // nil: time.Now
 }
 
 // Result describes what Check or Update found or did.
@@ -57,13 +67,18 @@ type Result struct {
 	Asset     string
 	SourceURL string
 	SHA256    string
+	KeyID     string // the trusted key that signed the release
 }
 
-// Error is a failed update; Error() is the one line shown to the user.
+// Error is a failed update; Error() is the one line shown to the user, with
+// no control characters in it whatever a server sent.
 type Error struct {
-	Msg  string
-	Hint string
-	Err  error
+	Msg    string
+	Hint   string
+	Err    error
+	Status int // the HTTP status, when the error is one
+	// Security: a signature or checksum refusal (a red flag, not an outage).
+	Security bool
 }
 
 func (e *Error) Error() string {
@@ -71,54 +86,29 @@ func (e *Error) Error() string {
 	if e.Hint != "" {
 		s += "; " + e.Hint
 	}
-	return s
+	return Clean(s, 600)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// NewClient is an HTTP client with sane timeouts whose redirects obey the
-// same https-or-loopback rule as the base URL.
-func NewClient() *http.Client {
-	return &http.Client{
-		Timeout: 10 * time.Minute,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 10 {
-				return errors.New("too many redirects")
-			}
-			return CheckURL(req.URL)
-		},
-	}
-}
+// Refused reports a refusal (signature, checksum, run-check, no keys) rather
+// than an outage or a local failure.
+func (e *Error) Refused() bool { return e.Security }
 
-// CheckURL refuses anything but https://, and http:// to a loopback host
-// (127.0.0.0/8, ::1, localhost).
-func CheckURL(u *url.URL) error {
-	switch strings.ToLower(u.Scheme) {
-	case "https":
-		return nil
-	case "http":
-		if IsLoopback(u.Hostname()) {
-			return nil
-		}
-		return fmt.Errorf("refusing plain http:// to %s: use https:// (http is only allowed for loopback addresses)", u.Host)
-	}
-	return fmt.Errorf("unsupported URL scheme %q in %s: use https://", u.Scheme, u.Redacted())
-}
-
-// IsLoopback reports whether host is localhost or a loopback IP address.
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+const redFlag = "this is a red flag, not an outage: km was not changed"
 
 func (u *Updater) client() *http.Client {
 	if u.Client != nil {
 		return u.Client
 	}
-	return NewClient()
+	return NewClientWith(u.timeouts())
+}
+
+func (u *Updater) timeouts() Timeouts {
+	if u.Timeouts != nil {
+		return *u.Timeouts
+	}
+	return DefaultTimeouts
 }
 
 func (u *Updater) fs() FS {
@@ -128,6 +118,13 @@ func (u *Updater) fs() FS {
 	return OSFS{}
 }
 
+func (u *Updater) now() time.Time {
+	if u.Now != nil {
+		return u.Now()
+	}
+	return time.Now()
+}
+
 func (u *Updater) base() (*url.URL, error) {
 	raw := u.BaseURL
 	if raw == "" {
@@ -135,7 +132,7 @@ func (u *Updater) base() (*url.URL, error) {
 	}
 	b, err := url.Parse(raw)
 	if err != nil || b.Host == "" {
-		return nil, &Error{Msg: fmt.Sprintf("invalid KM_BASE_URL %q", raw), Hint: "expected e.g. " + DefaultBaseURL}
+		return nil, &Error{Msg: fmt.Sprintf("invalid KM_BASE_URL %s", semver.Quote(raw)), Hint: "expected e.g. " + DefaultBaseURL}
 	}
 	if err := CheckURL(b); err != nil {
 		return nil, &Error{Msg: err.Error()}
@@ -153,49 +150,8 @@ func join(b *url.URL, parts ...string) string {
 	return c.String()
 }
 
-// get fetches url with a size limit; a non-200 status is an *Error.
-func (u *Updater) get(ctx context.Context, target string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-	if err != nil {
-		return nil, &Error{Msg: fmt.Sprintf("bad URL %s: %v", target, err)}
-	}
-	req.Header.Set("User-Agent", "km/"+u.Current)
-	resp, err := u.client().Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, &Error{Msg: fmt.Sprintf("cannot download %s: %v", target, err), Err: err}
-	}
-	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
-		msg := fmt.Sprintf("download of %s failed: HTTP %d %s", target, resp.StatusCode, http.StatusText(resp.StatusCode))
-		if resp.StatusCode == http.StatusNotFound {
-			msg = fmt.Sprintf("%s not found (HTTP 404)", target)
-		}
-		return nil, &Error{Msg: msg}
-	}
-	return resp, nil
-}
-
-func (u *Updater) getSmall(ctx context.Context, target string, limit int64) ([]byte, error) {
-	resp, err := u.get(ctx, target)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, &Error{Msg: fmt.Sprintf("cannot download %s: %v", target, err), Err: err}
-	}
-	if int64(len(body)) > limit {
-		return nil, &Error{Msg: fmt.Sprintf("%s is larger than %d bytes: not a km release file", target, limit)}
-	}
-	return body, nil
-}
-
-// Latest reads <base>/version.
+// Latest reads <base>/version: at most 256 bytes, one version of the
+// release grammar (and nothing else) before it is used anywhere.
 func (u *Updater) Latest(ctx context.Context) (semver.Version, error) {
 	b, err := u.base()
 	if err != nil {
@@ -206,7 +162,7 @@ func (u *Updater) Latest(ctx context.Context) (semver.Version, error) {
 	if err != nil {
 		return semver.Version{}, err
 	}
-	v, err := semver.Parse(strings.TrimSpace(string(body)))
+	v, err := semver.Parse(strings.TrimSuffix(strings.TrimSuffix(string(body), "\n"), "\r"))
 	if err != nil {
 		return semver.Version{}, &Error{Msg: fmt.Sprintf("%s does not hold a version: %v", target, err)}
 	}
@@ -226,25 +182,38 @@ func (u *Updater) Check(ctx context.Context) (Result, error) {
 // version if it is newer). Downgrades need an explicit version. On any error
 // the executable at ExePath is left as it was.
 func (u *Updater) Update(ctx context.Context, version string) (Result, error) {
-	var res Result
-	if version != "" {
-		v, err := semver.Parse(version)
-		if err != nil {
-			return res, &Error{Msg: err.Error()}
-		}
-		res = Result{Current: u.Current, Target: v, Explicit: true, Newer: semver.CompareBuild(u.Current, v) < 0}
-		if cur, err := semver.Parse(u.Current); err == nil && semver.Compare(cur, v) == 0 {
-			return res, nil // already that version
-		}
-	} else {
-		r, err := u.Check(ctx)
-		if err != nil {
-			return r, err
-		}
-		res = r
-		if !res.Newer {
-			return res, nil
-		}
+	if len(u.Keys) == 0 {
+		return Result{}, &Error{Msg: "refusing to update: this km was built without release keys, so it cannot verify a release",
+			Hint: "reinstall: " + reinstallCommand(u.GOOS), Security: true}
+	}
+	res, install, err := u.target(ctx, version)
+	if err != nil || !install {
+		return res, err
+	}
+	return u.Install(ctx, res)
+}
+
+// target decides what Update installs, and whether anything.
+func (u *Updater) target(ctx context.Context, version string) (Result, bool, error) {
+	if version == "" {
+		res, err := u.Check(ctx)
+		return res, err == nil && res.Newer, err
+	}
+	v, err := semver.Parse(version)
+	if err != nil {
+		return Result{}, false, &Error{Msg: err.Error()}
+	}
+	res := Result{Current: u.Current, Target: v, Explicit: true, Newer: semver.CompareBuild(u.Current, v) < 0}
+	if cur, err := semver.Parse(u.Current); err == nil && semver.Compare(cur, v) == 0 {
+		return res, false, nil // already that version
+	}
+	return res, true, nil
+}
+
+// Install downloads, verifies, run-checks and installs res.Target.
+func (u *Updater) Install(ctx context.Context, res Result) (Result, error) {
+	if len(u.Keys) == 0 {
+		return res, &Error{Msg: "refusing to update: this km was built without release keys", Hint: "reinstall: " + reinstallCommand(u.GOOS), Security: true}
 	}
 	asset, err := platform.AssetName(u.GOOS, u.GOARCH)
 	if err != nil {
@@ -263,23 +232,22 @@ func (u *Updater) Update(ctx context.Context, version string) (Result, error) {
 	if err != nil {
 		return res, &Error{Msg: fmt.Sprintf("cannot read %s: %v", u.ExePath, err), Err: err}
 	}
-	binURL := join(b, "releases", res.Target.String(), asset)
+	dir := filepath.Dir(u.ExePath)
+	u.removeStale(dir)
+	v := res.Target.String()
+	binURL := join(b, "releases", v, asset)
 	res.SourceURL = binURL
 
-	// The checksum first: small, and a 404 here saves the big download.
-	sumBody, err := u.getSmall(ctx, binURL+".sha256", maxChecksumBody)
+	// The signed checksums first: small, and a refusal saves the big download.
+	want, keyID, err := u.verifiedSum(ctx, b, v, asset)
 	if err != nil {
 		return res, err
 	}
-	want, err := parseChecksum(sumBody, asset)
-	if err != nil {
-		return res, &Error{Msg: fmt.Sprintf("%s.sha256: %v", binURL, err)}
-	}
+	res.KeyID = keyID
 
 	// The temp file next to the binary, before downloading: an unwritable
 	// directory fails fast, and the final rename stays on one filesystem.
-	dir := filepath.Dir(u.ExePath)
-	tmp, err := fsys.CreateTemp(dir, tempPattern)
+	tmp, err := fsys.CreateTemp(dir, u.tempPattern())
 	if err != nil {
 		return res, u.writeError(dir, err)
 	}
@@ -291,28 +259,18 @@ func (u *Updater) Update(ctx context.Context, version string) (Result, error) {
 			fsys.Remove(tmpName)
 		}
 	}()
-
-	resp, err := u.get(ctx, binURL)
-	if err != nil {
-		return res, err
-	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(resp.Body, maxBinary+1))
-	resp.Body.Close()
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			return res, u.writeError(dir, err)
+	if _, err := u.fetch(ctx, binURL, MaxBinary, io.MultiWriter(tmp, h)); err != nil {
+		var ue *Error
+		if errors.As(err, &ue) {
+			return res, err
 		}
-		return res, &Error{Msg: fmt.Sprintf("download of %s interrupted: %v", binURL, err), Err: err}
-	}
-	if n > maxBinary {
-		return res, &Error{Msg: fmt.Sprintf("%s is larger than %d bytes: not a km binary", binURL, int64(maxBinary))}
+		return res, u.writeError(dir, err)
 	}
 	got := hex.EncodeToString(h.Sum(nil))
 	if got != want {
-		return res, &Error{Msg: fmt.Sprintf("checksum mismatch for %s: expected %s, got %s; km was not changed", binURL, want, got),
-			Hint: "this is a red flag, not an outage: do not install this file"}
+		return res, &Error{Msg: fmt.Sprintf("checksum mismatch for %s: the signed SHA256SUMS says %s, the download is %s", binURL, want, got),
+			Hint: redFlag, Security: true}
 	}
 	res.SHA256 = got
 	if err := tmp.Sync(); err != nil {
@@ -325,7 +283,10 @@ func (u *Updater) Update(ctx context.Context, version string) (Result, error) {
 	if err := fsys.Chmod(tmpName, mode); err != nil {
 		return res, u.writeError(dir, err)
 	}
-	if err := u.replace(tmpName); err != nil {
+	if err := u.runCheck(ctx, tmpName, v); err != nil {
+		return res, err
+	}
+	if err := u.replace(ctx, tmpName, v); err != nil {
 		return res, err
 	}
 	committed = true
@@ -334,11 +295,78 @@ func (u *Updater) Update(ctx context.Context, version string) (Result, error) {
 	return res, nil
 }
 
+// verifiedSum fetches SHA256SUMS and SHA256SUMS.p256 of version, verifies
+// the signature with the trusted keys, and returns asset's hash from it once
+// the asset's own .sha256 agrees. No failure here falls back to anything.
+func (u *Updater) verifiedSum(ctx context.Context, b *url.URL, version, asset string) (string, string, error) {
+	sumsURL := join(b, "releases", version, "SHA256SUMS")
+	sums, err := u.getSmall(ctx, sumsURL, trust.MaxSums)
+	if err != nil {
+		return "", "", err
+	}
+	sig, err := u.getSmall(ctx, sumsURL+".p256", trust.MaxSignature)
+	if err != nil {
+		var ue *Error
+		if errors.As(err, &ue) && ue.Status == http.StatusNotFound {
+			return "", "", &Error{Msg: fmt.Sprintf("refusing %s: the release is not signed (%s.p256 not found)", version, sumsURL), Hint: redFlag, Security: true}
+		}
+		return "", "", err
+	}
+	key, err := u.Keys.Verify(version, sums, sig)
+	if err != nil {
+		return "", "", &Error{Msg: fmt.Sprintf("refusing %s: the signature of its SHA256SUMS does not verify with any of the %d release keys this km trusts", version, len(u.Keys)),
+			Hint: redFlag, Security: true}
+	}
+	list, err := trust.ParseSums(sums)
+	if err != nil {
+		return "", "", &Error{Msg: fmt.Sprintf("%s is signed but malformed: %v", sumsURL, err), Security: true}
+	}
+	want, ok := list[asset]
+	if !ok {
+		return "", "", &Error{Msg: fmt.Sprintf("%s does not list %s", sumsURL, asset), Security: true}
+	}
+	one, err := u.getSmall(ctx, join(b, "releases", version, asset+".sha256"), maxChecksumBody)
+	if err != nil {
+		return "", "", err
+	}
+	single, err := trust.ParseSingle(one, asset)
+	if err != nil {
+		return "", "", &Error{Msg: fmt.Sprintf("%s.sha256: %v", asset, err), Security: true}
+	}
+	if single != want {
+		return "", "", &Error{Msg: fmt.Sprintf("%s.sha256 (%s) disagrees with the signed SHA256SUMS (%s)", asset, single, want), Hint: redFlag, Security: true}
+	}
+	return want, key.ID, nil
+}
+
+func (u *Updater) tempPattern() string {
+	if u.GOOS == "windows" {
+		return TempPrefix + "*.exe" // Windows runs only files with an executable extension
+	}
+	return TempPrefix + "*"
+}
+
+// removeStale removes the temp files of a killed update (older than
+// StaleAfter: a live one is younger). Errors are ignored.
+func (u *Updater) removeStale(dir string) {
+	names, err := filepath.Glob(filepath.Join(dir, TempPrefix+"*"))
+	if err != nil {
+		return
+	}
+	fsys := u.fs()
+	for _, name := range names {
+		if st, err := fsys.Stat(name); err == nil && st.Mode().IsRegular() && u.now().Sub(st.ModTime()) > StaleAfter {
+			fsys.Remove(name)
+		}
+	}
+}
+
 // replace moves the verified temp file over ExePath. On Windows a running
 // .exe cannot be overwritten but can be renamed, so it is moved aside to
-// <exe>.old first (removed on the next run by CleanupOld) and moved back if
-// the second rename fails.
-func (u *Updater) replace(tmpName string) error {
+// <exe>.old first and kept there until the new km has answered at its final
+// path; otherwise it is moved back. The .old of a running km is removed on
+// the next run by CleanupOld.
+func (u *Updater) replace(ctx context.Context, tmpName, version string) error {
 	fsys := u.fs()
 	dir := filepath.Dir(u.ExePath)
 	if u.GOOS != "windows" {
@@ -354,12 +382,28 @@ func (u *Updater) replace(tmpName string) error {
 	if err := fsys.Rename(u.ExePath, old); err != nil {
 		return u.writeError(dir, err)
 	}
-	if err := fsys.Rename(tmpName, u.ExePath); err != nil {
+	restore := func(cause error) error {
 		if rerr := fsys.Rename(old, u.ExePath); rerr != nil {
-			return &Error{Msg: fmt.Sprintf("cannot install the new km (%v) nor restore the old one from %s (%v)", err, old, rerr),
+			return &Error{Msg: fmt.Sprintf("cannot install the new km (%v) nor restore the old one from %s (%v)", cause, old, rerr),
 				Hint: "reinstall: " + reinstallCommand(u.GOOS)}
 		}
+		return nil
+	}
+	if err := fsys.Rename(tmpName, u.ExePath); err != nil {
+		if rerr := restore(err); rerr != nil {
+			return rerr
+		}
 		return u.writeError(dir, err)
+	}
+	if err := u.runCheck(ctx, u.ExePath, version); err != nil {
+		// Put the new one back at its temp name (removed by the caller).
+		if merr := fsys.Rename(u.ExePath, tmpName); merr != nil {
+			return &Error{Msg: fmt.Sprintf("%v, and it cannot be moved away (%v)", err, merr), Hint: "reinstall: " + reinstallCommand(u.GOOS)}
+		}
+		if rerr := restore(err); rerr != nil {
+			return rerr
+		}
+		return err
 	}
 	// Usually fails while the old binary is still running; CleanupOld retries.
 	fsys.Remove(old)
@@ -415,29 +459,6 @@ func reinstallCommand(goos string) string {
 		return "irm " + DefaultBaseURL + "/install.ps1 | iex"
 	}
 	return "curl -sSL " + DefaultBaseURL + " | sh"
-}
-
-// parseChecksum reads the first line of a .sha256 file (`<hex>  <name>`,
-// sha256sum format; "*name" and a bare hash are accepted too).
-func parseChecksum(body []byte, asset string) (string, error) {
-	line, _, _ := bufio.NewReader(strings.NewReader(string(body))).ReadLine()
-	fields := strings.Fields(string(line))
-	if len(fields) == 0 || len(fields) > 2 {
-		return "", errors.New("not in sha256sum format (<hex>  <name>)")
-	}
-	sum := strings.ToLower(fields[0])
-	if len(sum) != 64 {
-		return "", fmt.Errorf("%q is not a SHA-256", fields[0])
-	}
-	if _, err := hex.DecodeString(sum); err != nil {
-		return "", fmt.Errorf("%q is not a SHA-256", fields[0])
-	}
-	if len(fields) == 2 {
-		if name := strings.TrimPrefix(fields[1], "*"); name != asset {
-			return "", fmt.Errorf("it is the checksum of %q, not of %q", name, asset)
-		}
-	}
-	return sum, nil
 }
 
 func syncDir(dir string) {

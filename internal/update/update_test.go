@@ -2,8 +2,6 @@ package update
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,15 +10,26 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/kilometers-ai/kilometers-cli/internal/trust"
+	"github.com/kilometers-ai/kilometers-cli/internal/trust/trusttest"
 )
 
-const (
-	oldBinary = "#!old km binary\n"
-	newBinary = "new km binary \x00\x01\x02 with some bytes\n"
-)
+const oldBinary = "#!old km binary\n"
+
+// fakeKM is a script "binary" answering --version like the real km of
+// version for goos/goarch (the run-check executes it).
+func fakeKM(version, goos, goarch string) string {
+	return "#!/bin/sh\necho 'km " + version + " (abc1234, 2026-01-02T03:04:05Z, " + goos + "/" + goarch + ")'\n"
+}
+
+// newBinary is what the tests publish as v1.3.0 for linux/amd64.
+var newBinary = fakeKM("v1.3.0", "linux", "amd64")
 
 // release is one published version in the fake CDN.
 type release struct {
@@ -28,14 +37,15 @@ type release struct {
 }
 
 type cdn struct {
+	t        *testing.T
+	key      trusttest.Key // signs what publish publishes
 	version  string
 	releases map[string]release
 	hits     []string
 }
 
 func sumLine(body, name string) string {
-	h := sha256.Sum256([]byte(body))
-	return hex.EncodeToString(h[:]) + "  " + name + "\n"
+	return trusttest.Sum([]byte(body)) + "  " + name + "\n"
 }
 
 func newCDN(t *testing.T, c *cdn) *httptest.Server {
@@ -63,12 +73,55 @@ func newCDN(t *testing.T, c *cdn) *httptest.Server {
 	return srv
 }
 
-// publish adds a good release of asset with body to c.
-func (c *cdn) publish(v, asset, body string) {
+// testKey is the release key every test km trusts unless it says otherwise.
+var testKey = func() trusttest.Key { return trusttest.NewKey(&testing.T{}) }()
+
+func trusted(t *testing.T, keys ...trusttest.Key) trust.Keys {
+	t.Helper()
+	k, err := trust.ParseKeys(trusttest.Joined(keys...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// publish adds a good, signed release of asset to c; its binary answers
+// --version as version (body overrides that when given).
+func (c *cdn) publish(v, asset string, body ...string) {
 	if c.releases == nil {
 		c.releases = map[string]release{}
 	}
-	c.releases[v] = release{files: map[string]string{asset: body, asset + ".sha256": sumLine(body, asset)}}
+	b := ""
+	if len(body) > 0 {
+		b = body[0]
+	} else {
+		parts := strings.Split(strings.TrimSuffix(asset, ".exe"), "-")
+		b = fakeKM(v, parts[1], parts[2])
+	}
+	files := map[string]string{asset: b, asset + ".sha256": sumLine(b, asset), "km.sbom.json": "{}\n"}
+	c.releases[v] = release{files: files}
+	c.resign(v)
+}
+
+// resign rewrites SHA256SUMS of v from its files and signs it with c.key
+// (or testKey).
+func (c *cdn) resign(v string) {
+	files := c.releases[v].files
+	delete(files, "SHA256SUMS")
+	delete(files, "SHA256SUMS.p256")
+	listed := map[string][]byte{}
+	for n, b := range files {
+		if !strings.HasSuffix(n, ".sha256") {
+			listed[n] = []byte(b)
+		}
+	}
+	sums := trusttest.Sums(listed)
+	key := c.key
+	if key.Priv == nil {
+		key = testKey
+	}
+	files["SHA256SUMS"] = string(sums)
+	files["SHA256SUMS.p256"] = string(key.Sign(&testing.T{}, v, sums))
 }
 
 func installOld(t *testing.T, dir string) string {
@@ -81,7 +134,30 @@ func installOld(t *testing.T, dir string) string {
 }
 
 func newUpdater(srv *httptest.Server, exe, current string) *Updater {
-	return &Updater{BaseURL: srv.URL, Client: NewClient(), Current: current, GOOS: "linux", GOARCH: "amd64", ExePath: exe}
+	return &Updater{BaseURL: srv.URL, Client: NewClient(), Current: current, GOOS: "linux", GOARCH: "amd64", ExePath: exe,
+		Keys: mustKeys(testKey)}
+}
+
+func mustKeys(keys ...trusttest.Key) trust.Keys {
+	k, err := trust.ParseKeys(trusttest.Joined(keys...))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// fakeRun answers --version for a platform the tests cannot execute.
+func fakeRun(version, goos, goarch string) func(context.Context, string) (string, error) {
+	return func(context.Context, string) (string, error) {
+		return "km " + version + " (abc1234, 2026-01-02T03:04:05Z, " + goos + "/" + goarch + ")\n", nil
+	}
+}
+
+func needUnixHost(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("the run-check executes shell-script binaries")
+	}
 }
 
 func assertContent(t *testing.T, path, want string) {
@@ -148,7 +224,7 @@ func TestCheckBadVersionBody(t *testing.T) {
 
 func TestUpdateSuccess(t *testing.T) {
 	c := &cdn{version: "v1.3.0"}
-	c.publish("v1.3.0", "km-linux-amd64", newBinary)
+	c.publish("v1.3.0", "km-linux-amd64")
 	srv := newCDN(t, c)
 	dir := t.TempDir()
 	exe := installOld(t, dir)
@@ -165,8 +241,12 @@ func TestUpdateSuccess(t *testing.T) {
 		t.Fatalf("mode %v", st.Mode())
 	}
 	assertOnly(t, dir, "km")
-	// /version first, then the immutable versioned path, checksum before binary.
-	want := "/version,/releases/v1.3.0/km-linux-amd64.sha256,/releases/v1.3.0/km-linux-amd64"
+	if res.KeyID == "" || res.SHA256 != trusttest.Sum([]byte(newBinary)) {
+		t.Fatalf("result %+v", res)
+	}
+	// /version first, then the immutable versioned path: the signed
+	// checksums, the .sha256, and only then the binary.
+	want := "/version,/releases/v1.3.0/SHA256SUMS,/releases/v1.3.0/SHA256SUMS.p256,/releases/v1.3.0/km-linux-amd64.sha256,/releases/v1.3.0/km-linux-amd64"
 	if strings.Join(c.hits, ",") != want {
 		t.Fatalf("requests %v", c.hits)
 	}
@@ -175,16 +255,17 @@ func TestUpdateSuccess(t *testing.T) {
 func TestUpdateFollowsSymlink(t *testing.T) {
 	// The caller resolves symlinks (cmd/km does); the updater replaces the file it is given.
 	c := &cdn{version: "v1.3.0"}
-	c.publish("v1.3.0", "km-darwin-arm64", newBinary)
+	c.publish("v1.3.0", "km-darwin-arm64")
 	srv := newCDN(t, c)
 	dir := t.TempDir()
 	exe := installOld(t, dir)
 	u := newUpdater(srv, exe, "v1.2.0")
 	u.GOOS, u.GOARCH = "darwin", "arm64"
+	u.Run = fakeRun("v1.3.0", "darwin", "arm64")
 	if _, err := u.Update(context.Background(), ""); err != nil {
 		t.Fatal(err)
 	}
-	assertContent(t, exe, newBinary)
+	assertContent(t, exe, fakeKM("v1.3.0", "darwin", "arm64"))
 }
 
 func TestUpToDateDoesNothing(t *testing.T) {
@@ -204,7 +285,7 @@ func TestUpToDateDoesNothing(t *testing.T) {
 
 func TestDowngradeOnlyExplicit(t *testing.T) {
 	c := &cdn{version: "v1.0.0"}
-	c.publish("v1.0.0", "km-linux-amd64", newBinary)
+	c.publish("v1.0.0", "km-linux-amd64")
 	srv := newCDN(t, c)
 	dir := t.TempDir()
 	exe := installOld(t, dir)
@@ -218,20 +299,20 @@ func TestDowngradeOnlyExplicit(t *testing.T) {
 	if err != nil || !res.Updated || !res.Explicit {
 		t.Fatalf("explicit downgrade: res %+v err %v", res, err)
 	}
-	assertContent(t, exe, newBinary)
+	assertContent(t, exe, fakeKM("v1.0.0", "linux", "amd64"))
 }
 
 func TestExplicitVersionSkipsVersionFile(t *testing.T) {
 	c := &cdn{} // no /version at all
-	c.publish("v1.4.0-rc.1", "km-linux-amd64", newBinary)
+	c.publish("v1.4.0-rc.1", "km-linux-amd64")
 	srv := newCDN(t, c)
 	dir := t.TempDir()
 	exe := installOld(t, dir)
-	if _, err := newUpdater(srv, exe, "v1.3.0").Update(context.Background(), "1.4.0-rc.1"); err != nil {
+	if _, err := newUpdater(srv, exe, "v1.3.0").Update(context.Background(), "v1.4.0-rc.1"); err != nil {
 		t.Fatal(err)
 	}
-	assertContent(t, exe, newBinary)
-	if c.hits[0] != "/releases/v1.4.0-rc.1/km-linux-amd64.sha256" {
+	assertContent(t, exe, fakeKM("v1.4.0-rc.1", "linux", "amd64"))
+	if c.hits[0] != "/releases/v1.4.0-rc.1/SHA256SUMS" {
 		t.Fatalf("requests %v", c.hits)
 	}
 }
@@ -239,7 +320,7 @@ func TestExplicitVersionSkipsVersionFile(t *testing.T) {
 func TestExplicitVersionValidated(t *testing.T) {
 	c := &cdn{}
 	srv := newCDN(t, c)
-	for _, v := range []string{"1.0", "v1.0.0/../../x", "../x", "v1"} {
+	for _, v := range []string{"1.0", "v1.0.0/../../x", "../x", "v1", "1.4.0", "v1\u0660.0.0", "v1.0.0-\u0661a", "v1.0.0+b"} {
 		_, err := newUpdater(srv, installOld(t, t.TempDir()), "v1.0.0").Update(context.Background(), v)
 		if err == nil || !strings.Contains(err.Error(), "expected vMAJOR.MINOR.PATCH") {
 			t.Errorf("%q: err %v", v, err)
@@ -250,49 +331,116 @@ func TestExplicitVersionValidated(t *testing.T) {
 	}
 }
 
+// Every refusal of a bad or hostile release: one line, km unchanged, no
+// temp file left.
 func TestFailuresLeaveBinaryUntouched(t *testing.T) {
+	needUnixHost(t)
 	asset := "km-linux-amd64"
+	other := trusttest.NewKey(t)
 	tests := []struct {
 		name  string
-		setup func(c *cdn)
+		setup func(c *cdn, u *Updater)
 		want  string
 	}{
-		{"checksum mismatch", func(c *cdn) {
-			c.publish("v1.3.0", asset, newBinary)
+		{"checksum mismatch", func(c *cdn, u *Updater) {
 			c.releases["v1.3.0"].files[asset] = newBinary + "tampered"
 		}, "checksum mismatch"},
-		{"binary 404", func(c *cdn) {
-			c.publish("v1.3.0", asset, newBinary)
+		{"binary 404", func(c *cdn, u *Updater) {
 			delete(c.releases["v1.3.0"].files, asset)
 		}, "/releases/v1.3.0/km-linux-amd64 not found (HTTP 404)"},
-		{"checksum 404", func(c *cdn) {
-			c.publish("v1.3.0", asset, newBinary)
+		{"checksum 404", func(c *cdn, u *Updater) {
 			delete(c.releases["v1.3.0"].files, asset+".sha256")
 		}, "km-linux-amd64.sha256 not found (HTTP 404)"},
-		{"version 404", func(c *cdn) { c.version = "" }, "/version not found (HTTP 404)"},
-		{"checksum of another file", func(c *cdn) {
-			c.publish("v1.3.0", asset, newBinary)
+		{"SHA256SUMS 404", func(c *cdn, u *Updater) {
+			delete(c.releases["v1.3.0"].files, "SHA256SUMS")
+		}, "/releases/v1.3.0/SHA256SUMS not found (HTTP 404)"},
+		{"version 404", func(c *cdn, u *Updater) { c.version = "" }, "/version not found (HTTP 404)"},
+		{"checksum of another file", func(c *cdn, u *Updater) {
 			c.releases["v1.3.0"].files[asset+".sha256"] = sumLine(newBinary, "km-linux-arm64")
 		}, `checksum of "km-linux-arm64"`},
-		{"garbage checksum", func(c *cdn) {
-			c.publish("v1.3.0", asset, newBinary)
+		{"garbage checksum", func(c *cdn, u *Updater) {
 			c.releases["v1.3.0"].files[asset+".sha256"] = "<html>oops</html>\n"
-		}, "not a SHA-256"},
-		{"truncated download", func(c *cdn) {
-			c.publish("v1.3.0", asset, newBinary)
+		}, `km-linux-amd64.sha256: not "<sha256>  <name>"`},
+		{"two-line checksum", func(c *cdn, u *Updater) {
+			c.releases["v1.3.0"].files[asset+".sha256"] += sumLine(newBinary, asset)
+		}, "km-linux-amd64.sha256: more than one line"},
+		{"truncated download", func(c *cdn, u *Updater) {
 			c.releases["v1.3.0"].files[asset] = newBinary[:5]
 		}, "checksum mismatch"},
+		// Issue 10 point 5: the signature.
+		{"unsigned release", func(c *cdn, u *Updater) {
+			delete(c.releases["v1.3.0"].files, "SHA256SUMS.p256")
+		}, "refusing v1.3.0: the release is not signed"},
+		{"signed by an unknown key", func(c *cdn, u *Updater) {
+			c.key = other
+			c.resign("v1.3.0")
+		}, "does not verify with any of the 1 release keys this km trusts"},
+		{"garbage signature", func(c *cdn, u *Updater) {
+			c.releases["v1.3.0"].files["SHA256SUMS.p256"] = "\x30\x06\x02\x01\x01\x02\x01\x01"
+		}, "does not verify"},
+		{"signature replayed from another version", func(c *cdn, u *Updater) {
+			// v1.2.0's genuine SHA256SUMS and signature served as v1.3.0's,
+			// with its binary: all consistent, all signed, wrong version.
+			c.publish("v1.2.0", asset, newBinary)
+			for _, n := range []string{"SHA256SUMS", "SHA256SUMS.p256", asset, asset + ".sha256"} {
+				c.releases["v1.3.0"].files[n] = c.releases["v1.2.0"].files[n]
+			}
+		}, "refusing v1.3.0: the signature of its SHA256SUMS does not verify"},
+		{"SHA256SUMS and .sha256 rewritten consistently", func(c *cdn, u *Updater) {
+			evil := fakeKM("v1.3.0", "linux", "amd64") + "# evil\n"
+			files := c.releases["v1.3.0"].files
+			sig := files["SHA256SUMS.p256"]
+			files[asset], files[asset+".sha256"] = evil, sumLine(evil, asset)
+			c.resign("v1.3.0")
+			files["SHA256SUMS.p256"] = sig // the attacker cannot sign
+		}, "does not verify"},
+		{".sha256 disagrees with SHA256SUMS", func(c *cdn, u *Updater) {
+			c.releases["v1.3.0"].files[asset+".sha256"] = sumLine("something else", asset)
+		}, "km-linux-amd64.sha256 (" + trusttest.Sum([]byte("something else")) + ") disagrees with the signed SHA256SUMS"},
+		{"SHA256SUMS lacks the asset", func(c *cdn, u *Updater) {
+			delete(c.releases["v1.3.0"].files, asset)
+			c.resign("v1.3.0")
+		}, "SHA256SUMS does not list km-linux-amd64"},
+		{"no release keys compiled in", func(c *cdn, u *Updater) { u.Keys = nil },
+			"refusing to update: this km was built without release keys"},
+		{"retired key", func(c *cdn, u *Updater) {
+			// Rotation: a km built trusting only the new key refuses the old one.
+			u.Keys = mustKeys(other)
+		}, "does not verify with any of the 1 release keys"},
+		// Issue 13 point 2: run before replace.
+		{"checksum-consistent truncated binary", func(c *cdn, u *Updater) {
+			c.publish("v1.3.0", asset, "\x7fELF\x02\x01\x01\x00")
+		}, "the downloaded km v1.3.0 does not work here"},
+		{"binary for the wrong CPU", func(c *cdn, u *Updater) {
+			c.publish("v1.3.0", asset, fakeKM("v1.3.0", "linux", "arm64"))
+		}, `--version said "km v1.3.0 (abc1234, 2026-01-02T03:04:05Z, linux/arm64)"`},
+		{"binary of another version", func(c *cdn, u *Updater) {
+			c.publish("v1.3.0", asset, fakeKM("v1.2.9", "linux", "amd64"))
+		}, "expected km v1.3.0 (..., linux/amd64)"},
+		{"binary crashes on start", func(c *cdn, u *Updater) {
+			c.publish("v1.3.0", asset, "#!/bin/sh\nkill -SEGV $$\n")
+		}, "--version: signal: segmentation fault"},
+		{"binary hangs", func(c *cdn, u *Updater) {
+			c.publish("v1.3.0", asset, "#!/bin/sh\nexec sleep 30\n")
+			u.Timeouts = &Timeouts{Connect: time.Second, Header: time.Second, Stall: time.Second, Base: 5 * time.Second, MinRate: 1 << 20, Run: 300 * time.Millisecond}
+		}, "no answer to --version within 300ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &cdn{version: "v1.3.0"}
-			tt.setup(c)
+			c.publish("v1.3.0", asset)
 			srv := newCDN(t, c)
 			dir := t.TempDir()
 			exe := installOld(t, dir)
-			_, err := newUpdater(srv, exe, "v1.2.0").Update(context.Background(), "")
+			u := newUpdater(srv, exe, "v1.2.0")
+			tt.setup(c, u)
+			started := time.Now()
+			_, err := u.Update(context.Background(), "")
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if time.Since(started) > 5*time.Second {
+				t.Fatalf("took %s", time.Since(started))
 			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Fatalf("error is not one line: %q", err)
@@ -303,12 +451,68 @@ func TestFailuresLeaveBinaryUntouched(t *testing.T) {
 	}
 }
 
+// TestRotation: a km trusting keys A and B accepts a release signed with B.
+func TestRotation(t *testing.T) {
+	needUnixHost(t)
+	a, b := trusttest.NewKey(t), trusttest.NewKey(t)
+	c := &cdn{version: "v1.3.0", key: b}
+	c.publish("v1.3.0", "km-linux-amd64")
+	srv := newCDN(t, c)
+	dir := t.TempDir()
+	exe := installOld(t, dir)
+	u := newUpdater(srv, exe, "v1.2.0")
+	u.Keys = mustKeys(a, b)
+	res, err := u.Update(context.Background(), "")
+	if err != nil || !res.Updated || res.KeyID != u.Keys[1].ID {
+		t.Fatalf("res %+v err %v", res, err)
+	}
+	assertContent(t, exe, newBinary)
+}
+
+// TestOlderOnlyWhenNamed: a published version older than the running one is
+// never installed unless --version names it (then it is verified as any other).
+func TestOlderOnlyWhenNamed(t *testing.T) {
+	needUnixHost(t)
+	c := &cdn{version: "v1.1.0"}
+	c.publish("v1.1.0", "km-linux-amd64")
+	srv := newCDN(t, c)
+	exe := installOld(t, t.TempDir())
+	u := newUpdater(srv, exe, "v1.2.0")
+	if res, err := u.Update(context.Background(), ""); err != nil || res.Updated {
+		t.Fatalf("res %+v err %v", res, err)
+	}
+	assertContent(t, exe, oldBinary)
+	delete(c.releases["v1.1.0"].files, "SHA256SUMS.p256")
+	if _, err := u.Update(context.Background(), "v1.1.0"); err == nil || !strings.Contains(err.Error(), "not signed") {
+		t.Fatalf("err %v", err)
+	}
+	assertContent(t, exe, oldBinary)
+}
+
+func TestStaleTempFilesRemoved(t *testing.T) {
+	needUnixHost(t)
+	c := &cdn{version: "v1.3.0"}
+	c.publish("v1.3.0", "km-linux-amd64")
+	srv := newCDN(t, c)
+	dir := t.TempDir()
+	exe := installOld(t, dir)
+	stale, fresh := filepath.Join(dir, ".km-update-1234"), filepath.Join(dir, ".km-update-5678")
+	os.WriteFile(stale, []byte("killed run"), 0o600)
+	os.WriteFile(fresh, []byte("a live run"), 0o600)
+	hour := time.Now().Add(-time.Hour)
+	os.Chtimes(stale, hour, hour)
+	if _, err := newUpdater(srv, exe, "v1.2.0").Update(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	assertOnly(t, dir, ".km-update-5678", "km")
+}
+
 func TestNetworkError(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	base := srv.URL
 	srv.Close() // nothing listens there any more
 	exe := installOld(t, t.TempDir())
-	u := &Updater{BaseURL: base, Current: "v1.0.0", GOOS: "linux", GOARCH: "amd64", ExePath: exe}
+	u := &Updater{BaseURL: base, Current: "v1.0.0", GOOS: "linux", GOARCH: "amd64", ExePath: exe, Keys: mustKeys(testKey)}
 	_, err := u.Update(context.Background(), "")
 	if err == nil || !strings.Contains(err.Error(), "cannot download "+base+"/version") {
 		t.Fatalf("err = %v", err)
@@ -398,7 +602,7 @@ func TestPermissionDeniedHint(t *testing.T) {
 	// The message a non-root user gets for /usr/local/bin; the real EACCES /
 	// EROFS cases are in TestReadOnlyDirectory.
 	c := &cdn{version: "v1.3.0"}
-	c.publish("v1.3.0", "km-linux-amd64", newBinary)
+	c.publish("v1.3.0", "km-linux-amd64")
 	srv := newCDN(t, c)
 	dir := t.TempDir()
 	exe := installOld(t, dir)
@@ -410,14 +614,14 @@ func TestPermissionDeniedHint(t *testing.T) {
 		t.Fatalf("err = %v\nwant %s", err, want)
 	}
 	assertContent(t, exe, oldBinary)
-	if len(c.hits) != 2 { // /version and the checksum, never the binary
+	if len(c.hits) != 4 { // /version and the checksums, never the binary
 		t.Fatalf("requests %v", c.hits)
 	}
 }
 
 func TestRenameFailureLeavesBinary(t *testing.T) {
 	c := &cdn{version: "v1.3.0"}
-	c.publish("v1.3.0", "km-linux-amd64", newBinary)
+	c.publish("v1.3.0", "km-linux-amd64")
 	srv := newCDN(t, c)
 	dir := t.TempDir()
 	exe := installOld(t, dir)
@@ -459,7 +663,7 @@ func (w winFS) Remove(name string) error {
 
 func TestWindowsReplace(t *testing.T) {
 	c := &cdn{version: "v1.3.0"}
-	c.publish("v1.3.0", "km-windows-amd64.exe", newBinary)
+	c.publish("v1.3.0", "km-windows-amd64.exe")
 	srv := newCDN(t, c)
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "km.exe")
@@ -470,6 +674,14 @@ func TestWindowsReplace(t *testing.T) {
 	u := newUpdater(srv, exe, "v1.2.0")
 	u.GOOS = "windows"
 	u.FS = winFS{running: &running}
+	var ran []string
+	u.Run = func(ctx context.Context, path string) (string, error) {
+		ran = append(ran, filepath.Base(path))
+		if _, err := os.Stat(OldPath(exe)); filepath.Base(path) == "km.exe" && err != nil {
+			t.Errorf("the old km was not kept aside while the new one answered")
+		}
+		return fakeRun("v1.3.0", "windows", "amd64")(ctx, path)
+	}
 
 	// What a plain rename-over would do on Windows: refused.
 	if err := u.FS.Rename(filepath.Join(dir, "x"), exe); err == nil {
@@ -483,7 +695,11 @@ func TestWindowsReplace(t *testing.T) {
 	if res.Asset != "km-windows-amd64.exe" {
 		t.Fatalf("asset %s", res.Asset)
 	}
-	assertContent(t, exe, newBinary)
+	// Run from its temp path (an .exe), then once more in place.
+	if len(ran) != 2 || !strings.HasPrefix(ran[0], ".km-update-") || !strings.HasSuffix(ran[0], ".exe") || ran[1] != "km.exe" {
+		t.Fatalf("ran %v", ran)
+	}
+	assertContent(t, exe, fakeKM("v1.3.0", "windows", "amd64"))
 	// The running image was moved aside and could not be removed yet.
 	assertContent(t, OldPath(exe), oldBinary)
 	if running != OldPath(exe) {
@@ -499,13 +715,14 @@ func TestWindowsReplace(t *testing.T) {
 
 func TestWindowsReplaceRollsBack(t *testing.T) {
 	c := &cdn{version: "v1.3.0"}
-	c.publish("v1.3.0", "km-windows-arm64.exe", newBinary)
+	c.publish("v1.3.0", "km-windows-arm64.exe")
 	srv := newCDN(t, c)
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "km.exe")
 	os.WriteFile(exe, []byte(oldBinary), 0o755)
 	u := newUpdater(srv, exe, "v1.2.0")
 	u.GOOS, u.GOARCH = "windows", "arm64"
+	u.Run = fakeRun("v1.3.0", "windows", "arm64")
 	u.FS = failFS{renameErr: func(from, to string) error {
 		if to == exe && strings.Contains(from, ".km-update-") {
 			return errors.New("The process cannot access the file because it is being used by another process.")
@@ -532,19 +749,29 @@ func TestCleanupOldOnlyOnWindows(t *testing.T) {
 	CleanupOld(nil, "windows", exe) // nothing to remove: no error, no panic
 }
 
-func TestParseChecksum(t *testing.T) {
-	h := strings.Repeat("ab", 32)
-	good := []string{h + "  km-linux-amd64\n", h + " *km-linux-amd64\n", h + "\n", strings.ToUpper(h) + "  km-linux-amd64"}
-	for _, s := range good {
-		if got, err := parseChecksum([]byte(s), "km-linux-amd64"); err != nil || got != h {
-			t.Errorf("%q: %s %v", s, got, err)
+// TestWindowsNewBinaryMustAnswerInPlace: the new km answered from its temp
+// path but not once in place: the old one comes back from .old.
+func TestWindowsNewBinaryMustAnswerInPlace(t *testing.T) {
+	c := &cdn{version: "v1.3.0"}
+	c.publish("v1.3.0", "km-windows-amd64.exe")
+	srv := newCDN(t, c)
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "km.exe")
+	os.WriteFile(exe, []byte(oldBinary), 0o755)
+	running := exe
+	u := newUpdater(srv, exe, "v1.2.0")
+	u.GOOS = "windows"
+	u.FS = winFS{running: &running}
+	u.Run = func(ctx context.Context, path string) (string, error) {
+		if path == exe {
+			return "", errors.New("exit status 0xc0000005")
 		}
+		return fakeRun("v1.3.0", "windows", "amd64")(ctx, path)
 	}
-	bad := []string{"", "\n", h[:63] + "  km-linux-amd64\n", strings.Repeat("zz", 32) + "  km-linux-amd64\n",
-		h + "  km-linux-arm64\n", h + "  km linux amd64\n"}
-	for _, s := range bad {
-		if _, err := parseChecksum([]byte(s), "km-linux-amd64"); err == nil {
-			t.Errorf("%q accepted", s)
-		}
+	_, err := u.Update(context.Background(), "")
+	if err == nil || !strings.Contains(err.Error(), "does not work here") {
+		t.Fatalf("err = %v", err)
 	}
+	assertContent(t, exe, oldBinary)
+	assertOnly(t, dir, "km.exe")
 }
