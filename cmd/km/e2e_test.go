@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/kilometers-ai/kilometers-cli/internal/trust/trusttest"
@@ -26,23 +27,57 @@ func buildKM(t *testing.T, out, version, keys string) {
 	}
 }
 
-// TestRealBinaryUpdates is the whole chain with real binaries: an installed
-// km v1.0.0 checks, then updates itself from a local CDN to v1.1.0, and the
-// installed file then reports v1.1.0.
-func TestRealBinaryUpdates(t *testing.T) {
+// realBuilds: km v1.0.0 and v1.1.0 trusting one key, built once per test binary.
+var realBuilds struct {
+	once     sync.Once
+	dir      string
+	key      trusttest.Key
+	old, new string
+	err      error
+}
+
+func buildReleases(t *testing.T) (key trusttest.Key, old, new string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds km twice")
 	}
 	if runtime.GOOS == "windows" {
 		t.Skip("the Windows path is covered by internal/update with an injected OS")
 	}
+	b := &realBuilds
+	b.once.Do(func() {
+		b.dir, b.err = os.MkdirTemp("", "km-builds-")
+		b.key = trusttest.NewKey(t)
+		b.old, b.new = filepath.Join(b.dir, "km-v1.0.0"), filepath.Join(b.dir, "km-v1.1.0")
+		buildKM(t, b.old, "v1.0.0", b.key.B64)
+		buildKM(t, b.new, "v1.1.0", b.key.B64)
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.key, b.old, b.new
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Dir(to), 0o755)
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRealBinaryUpdates is the whole chain with real binaries: an installed
+// km v1.0.0 checks, then updates itself from a local CDN to v1.1.0, and the
+// installed file then reports v1.1.0.
+func TestRealBinaryUpdates(t *testing.T) {
+	key, old, newer := buildReleases(t)
 	dir := t.TempDir()
 	installed := filepath.Join(dir, "bin", "km")
-	os.MkdirAll(filepath.Dir(installed), 0o755)
-	key := trusttest.NewKey(t)
-	buildKM(t, installed, "v1.0.0", key.B64)
-	newer := filepath.Join(dir, "km-new")
-	buildKM(t, newer, "v1.1.0", key.B64)
+	copyFile(t, old, installed)
 	asset := "km-" + runtime.GOOS + "-" + runtime.GOARCH
 	body, _ := os.ReadFile(newer)
 	srv := cdn(t, "v1.1.0", signedRelease(t, key, "v1.1.0", asset, body))

@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/kilometers-ai/kilometers-cli/internal/proxy"
 	"github.com/kilometers-ai/kilometers-cli/internal/update"
@@ -97,6 +98,11 @@ type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	executable     func() (string, error)
+	// Automatic updates (auto.go): the clock, how the background check is
+	// started, and a hook told when startAutoUpdate's goroutine ends (tests).
+	now         func() time.Time
+	spawn       func(exe string, args ...string) error
+	autoStarted func(done <-chan struct{})
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -215,6 +221,8 @@ func (a *app) proxy(argv []string, logPath string) int {
 		defer f.Close()
 		logw = f
 	}
+
+	a.startAutoUpdate()
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)

@@ -23,7 +23,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv("KM_TEST_FIXTURE") == "mcp" {
 		os.Exit(fixtureServer())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if realBuilds.dir != "" {
+		os.RemoveAll(realBuilds.dir)
+	}
+	os.Exit(code)
 }
 
 func fixtureServer() int {
@@ -90,6 +94,12 @@ func runApp(t *testing.T, a *app, args ...string) result {
 	t.Setenv("XDG_CONFIG_HOME", cfg)
 	t.Setenv("HOME", cfg)
 	t.Setenv("AppData", cfg)
+	return runAppKeepConfig(t, a, args...)
+}
+
+// runAppKeepConfig runs km with the config directory the test has set.
+func runAppKeepConfig(t *testing.T, a *app, args ...string) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	a.stdout, a.stderr = &out, &errb
 	if a.stdin == nil {
