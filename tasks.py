@@ -86,6 +86,7 @@ def checksums(c: Context, version: str = "", dry_run: bool = False) -> None:
         "promote": "make a pre-release current",
         "prebuilt": "assemble the release from binaries built elsewhere (a directory)",
         "check_reproducible": "with --prebuilt: rebuild locally and require identical bytes",
+        "skip_packages": "no .deb, APT index, Homebrew, Scoop or winget packages this time",
     }
 )
 @expected_failures
@@ -100,6 +101,7 @@ def release(
     promote: bool = False,
     prebuilt: str = "",
     check_reproducible: bool = False,
+    skip_packages: bool = False,
 ) -> None:
     """Build, checksum, publish, promote, purge and verify a release."""
     from kmrelease.release import ReleaseRequest
@@ -115,8 +117,20 @@ def release(
         promote=promote,
         prebuilt=Path(prebuilt) if prebuilt else None,
         check_reproducible=check_reproducible,
+        skip_packages=skip_packages,
     )
     run_release(req, Reporter())
+
+
+@task(help={"version": "release version (already built)", "dry_run": "print the plan; write nothing"})
+@expected_failures
+def packages(c: Context, version: str = "", dry_run: bool = False) -> None:
+    """The .deb files, package builds, km.rb, km.json and winget manifests into dist/<version>/packages/."""
+    from kmrelease.layout import dist_dir
+    from kmrelease.packages.stage import make_packages
+
+    v = _version(version)
+    make_packages(v, dist_dir(str(v)), Reporter(), dry_run=dry_run)
 
 
 @task(
@@ -299,7 +313,7 @@ def ci_prepare(c: Context) -> None:
     print(f"release version {version}", file=sys.stderr)
 
 
-ns = Collection(build, checksums, release, promote, purge, verify, serve, metrics)
+ns = Collection(build, checksums, packages, release, promote, purge, verify, serve, metrics)
 
 
 ns.add_collection(Collection("infra", infra_plan, infra_apply, infra_outputs))

@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import KmError
 from .hashing import FileDigest, digest_file
-from .layout import MANIFEST, SUMS, sha256_name
+from .layout import MANIFEST, SUMS, extra_files, sha256_name
 from .matrix import BY_FILENAME, TARGETS
 from .urlspace import Kind, key_of
 from .version import Version, parse_version
@@ -33,9 +33,10 @@ class Release:
         return [f.name for f in self.files]
 
 
-def release_file_names(binaries: list[str]) -> list[str]:
-    """Every file of a release in publishing order: binaries, their .sha256, sums, manifest last."""
-    return [*binaries, *(sha256_name(b) for b in binaries), SUMS, MANIFEST]
+def release_file_names(binaries: list[str], extras: list[str] | None = None) -> list[str]:
+    """Every file of a release in publishing order: binaries, their .sha256, the extra files
+    (packages), sums, manifest last."""
+    return [*binaries, *(sha256_name(b) for b in binaries), *(extras or []), SUMS, MANIFEST]
 
 
 def parse_sums(text: str) -> dict[str, str]:
@@ -85,17 +86,25 @@ def load_release(dist: Path, version: str | Version) -> Release:
         raise KmError(f"{dist / MANIFEST} is not valid JSON: {exc}") from None
     arts = check_manifest(manifest, v)
     binaries = [t.filename for t in TARGETS]
-    names = release_file_names(binaries)
-    missing = [n for n in names if not (dist / n).is_file()]
+    extras = {p.name: p for p in extra_files(dist)}
+    names = release_file_names(binaries, list(extras))
+    missing = [n for n in names if n not in extras and not (dist / n).is_file()]
     if missing:
         raise KmError(f"{dist} is incomplete: missing {', '.join(missing)}")
-    files = {n: ReleaseFile(n, dist / n, digest_file(dist / n)) for n in names}
+    paths = {n: extras.get(n, dist / n) for n in names}
+    files = {n: ReleaseFile(n, paths[n], digest_file(paths[n])) for n in names}
     try:
         sums = parse_sums(files[SUMS].path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise KmError(f"{SUMS}: {exc}") from None
-    if sorted(sums) != sorted(binaries):
-        raise KmError(f"{SUMS}: lists {sorted(sums)}, expected {sorted(binaries)}")
+    if sorted(sums) != sorted([*binaries, *extras]):
+        raise KmError(
+            f"{SUMS}: lists {sorted(sums)}, expected {sorted([*binaries, *extras])} "
+            f"(run `inv checksums --version {v}`)"
+        )
+    stale = [n for n in extras if sums[n] != files[n].digest.sha256]
+    if stale:
+        raise KmError(f"{SUMS}: hashes of {', '.join(stale)} differ (run `inv checksums --version {v}`)")
     for a in arts:
         name = a["name"]
         actual = files[name].digest

@@ -10,7 +10,7 @@ from typing import Any
 from .build import BuildInfo
 from .errors import KmError
 from .hashing import digest_file
-from .layout import MANIFEST, SUMS, sha256_name, write_if_changed
+from .layout import MANIFEST, SUMS, extra_files, sha256_name, write_if_changed
 from .matrix import TARGETS, Target
 from .ui import Reporter
 from .urlspace import Kind, key_of
@@ -65,7 +65,8 @@ def write_checksums(
             }
         )
     outputs = {sha256_name(name): sha256_line(h, name) for name, h in sums.items()}
-    outputs[SUMS] = "".join(sha256_line(sums[n], n) for n in sorted(sums))
+    listed = {**sums, **{p.name: digest_file(p).sha256 for p in extra_files(dist)}}
+    outputs[SUMS] = "".join(sha256_line(listed[n], n) for n in sorted(listed))
     outputs[MANIFEST] = render_manifest(manifest_document(info, artifacts))
     if dry_run:
         for name in outputs:

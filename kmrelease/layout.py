@@ -16,6 +16,23 @@ SUMS = "SHA256SUMS"
 MANIFEST = "manifest.json"
 
 
+# Folders of dist/<v>/ whose files are published beside the binaries (flat, under
+# releases/<v>/) and listed in SHA256SUMS: the packages stage writes packages/.
+EXTRA_DIRS: tuple[str, ...] = ("packages",)
+
+
+def extra_files(dist: Path) -> list[Path]:
+    """The published files of the :data:`EXTRA_DIRS` of ``dist``, sorted by name."""
+    found = [
+        p
+        for d in EXTRA_DIRS
+        if (dist / d).is_dir()
+        for p in (dist / d).iterdir()
+        if p.is_file() and not p.name.startswith(".")
+    ]
+    return sorted(found, key=lambda p: p.name)
+
+
 def dist_dir(version: str, root: Path | None = None) -> Path:
     return (root or DIST) / version
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .artifacts import Release, ReleaseFile, check_manifest, release_file_names
+from .artifacts import Release, ReleaseFile, check_manifest, parse_sums, release_file_names
 from .destinations import Destination, ObjectInfo
 from .errors import KmError
 from .hashing import digest_bytes, digest_file
-from .layout import MANIFEST, SCRIPTS
+from .layout import MANIFEST, SCRIPTS, SUMS
 from .matrix import TARGETS
 from .ui import Bar, Reporter
 from .urlspace import Kind, headers_of, key_of
@@ -253,6 +253,18 @@ def make_current(
     return changed
 
 
+def published_extras(dest: Destination, version: str, binaries: list[str]) -> list[str]:
+    """The extra files (packages) a published version lists in its SHA256SUMS, sorted."""
+    raw = dest.read_bytes(key_of(Kind.VERSIONED, version=version, file=SUMS))
+    if raw is None:
+        return []
+    try:
+        listed = parse_sums(raw.decode("utf-8", "replace"))
+    except ValueError as exc:
+        raise KmError(f"{SUMS} of {version} on {dest.label}: {exc}") from None
+    return sorted(n for n in listed if n not in binaries)
+
+
 def promote_version(
     dest: Destination,
     version: Version,
@@ -275,7 +287,8 @@ def promote_version(
     except ValueError:
         raise KmError(f"{folder}{MANIFEST} on {dest.label} is not valid JSON") from None
     arts = {a["name"]: a for a in check_manifest(manifest, version)}
-    names = release_file_names([t.filename for t in TARGETS])
+    binaries = [t.filename for t in TARGETS]
+    names = release_file_names(binaries, published_extras(dest, v, binaries))
     files: dict[str, ObjectInfo] = {}
     missing = []
     for name in names:

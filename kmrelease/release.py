@@ -51,6 +51,7 @@ class ReleaseRequest:
     promote: bool = False
     prebuilt: Path | None = None
     check_reproducible: bool = False
+    skip_packages: bool = False
 
 
 def after_publish(
@@ -99,6 +100,18 @@ def publish_to_github(rel: Release, config: ReleaseConfig, reporter: Reporter, *
     publish_github_release(rel, config.github_repository, token, reporter, api_url=api_url, latest=latest)
 
 
+def packages_stage(req: ReleaseRequest, dist: Path, reporter: Reporter) -> None:
+    """The .deb files, package builds and manifests into dist/<v>/packages/ (before the checksums)."""
+    from .packages.stage import make_packages, package_files
+
+    if req.skip_packages:
+        kept = package_files(dist)
+        note = f"; the {len(kept)} files already in {dist}/packages are published as they are" if kept else ""
+        reporter.info(f"packages skipped (--skip-packages){note}")
+        return
+    make_packages(req.version, dist, reporter, dry_run=req.dry_run)
+
+
 def release(req: ReleaseRequest, reporter: Reporter) -> Outcome:
     """Everything from source to a verified, current release."""
     config = load_config()
@@ -123,6 +136,7 @@ def release(req: ReleaseRequest, reporter: Reporter) -> Outcome:
                 "--check-reproducible compares a --prebuilt directory with a local build: give --prebuilt"
             )
         build(req.version, TARGETS, reporter, dry_run=req.dry_run)
+    packages_stage(req, dist, reporter)
     if req.dry_run and not (dist / "manifest.json").exists():
         reporter.info(f"would write checksums and manifest.json in {dist}, then publish to {dest.label}")
         dest.check_writable()
