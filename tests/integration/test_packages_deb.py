@@ -83,9 +83,7 @@ def test_control_fields(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @needs_dpkg
-def test_packages_stage_on_a_real_release(
-    release_v1: Release, copy_dist: Callable[[Release], Path]
-) -> None:
+def test_packages_stage_on_a_real_release(release_v1: Release, copy_dist: Callable[[Release], Path]) -> None:
     """Ten package builds, two lintian-clean .debs, the manifests; a second run writes nothing."""
     dist = copy_dist(release_v1)
     first = make_packages(release_v1.version, dist, QUIET)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -46,8 +47,9 @@ ORDERED = ["v1.0.0-1", "v1.0.0-alpha", "v1.0.0-alpha.1", "v1.0.0-rc.2", "v1.0.0-
 def test_debian_versions_sort_like_the_release_versions() -> None:
     debs = [debian_version(parse_version(v)) for v in ORDERED]
     assert sorted(ORDERED, key=parse_version) == ORDERED
-    for older, newer in zip(debs, debs[1:], strict=False):
-        assert subprocess.run(["dpkg", "--compare-versions", older, "lt", newer]).returncode == 0, (older, newer)
+    for older, newer in itertools.pairwise(debs):
+        proc = subprocess.run(["dpkg", "--compare-versions", older, "lt", newer])
+        assert proc.returncode == 0, (older, newer)
 
 
 def test_formula_points_at_the_brew_builds_and_parses(tmp_path: Path) -> None:
@@ -55,9 +57,8 @@ def test_formula_points_at_the_brew_builds_and_parses(tmp_path: Path) -> None:
     rb = formats.homebrew_formula(S, V, builds)
     assert "class Km < Formula" in rb and 'version "1.2.3"' in rb
     pairs = re.findall(r'url "([^"]+)"\n\s+sha256 "([0-9a-f]{64})"', rb)
-    want = {
-        (f"https://get.kilometers.ai/releases/v1.2.3/{b.name}", b.sha256) for b in builds if b.method == "brew"
-    }
+    base = "https://get.kilometers.ai/releases/v1.2.3/"
+    want = {(base + b.name, b.sha256) for b in builds if b.method == "brew"}
     assert set(pairs) == want and len(pairs) == 4
     assert 'bin.install Dir["km-*-brew"].fetch(0) => "km"' in rb
     assert 'shell_output("#{bin}/km --version")' in rb
@@ -104,7 +105,9 @@ def validate_winget(docs: dict[str, str]) -> dict[str, dict[str, object]]:
     """Check the manifests against the required fields of their schema; return them by type."""
     by_type: dict[str, dict[str, object]] = {}
     for name, text in docs.items():
-        assert text.splitlines()[1].startswith("# yaml-language-server: $schema=https://aka.ms/winget-manifest.")
+        assert text.splitlines()[1].startswith(
+            "# yaml-language-server: $schema=https://aka.ms/winget-manifest."
+        )
         doc = yaml.safe_load(text)
         kind = doc["ManifestType"]
         assert name.endswith(".yaml")
