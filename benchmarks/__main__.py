@@ -1,11 +1,11 @@
-"""``python -m benchmarks [NAME...]``: run the benchmarks (release, install, azure)."""
+"""``python -m benchmarks [NAME...]``: run the benchmarks (release, install, azure, metrics)."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-ALL = ("release", "install", "azure")
+ALL = ("release", "install", "azure", "metrics")
 
 
 def main(argv: list[str]) -> int:

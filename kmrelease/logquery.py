@@ -26,7 +26,7 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
 
 from .errors import KmError
-from .metrics import Record, Window, fmt_time, path_of
+from .metrics import Record, Window, fmt_time
 
 DEFAULT_ENDPOINT = "https://api.loganalytics.io"
 SLICE = timedelta(days=1)
@@ -62,17 +62,16 @@ def _number(value: Any, kind: type[int] | type[float]) -> Any:
     return kind(value) if value not in (None, "") else kind(0)
 
 
-def record_of_row(row: dict[str, Any]) -> Record:
-    """A result row (named as :data:`COLUMNS`) as a record."""
+def record_of_row(row: dict[str, Any]) -> tuple[float, Record]:
+    """A result row (named as :data:`COLUMNS`): its epoch time and its record."""
     t = row["time"]
     if isinstance(t, str):
         t = datetime.fromisoformat(t)
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
-    return Record(
-        t.timestamp(),
+    return t.timestamp(), Record(
         str(row["method"] or ""),
-        path_of(str(row["uri"] or "/")),
+        str(row["uri"] or "/"),
         _number(row["status"], int),
         _number(row["bytes"], int),
         str(row["cache"] or "").upper(),
@@ -131,7 +130,7 @@ def _slices(window: Window) -> Iterator[tuple[datetime, datetime]]:
 
 def _query(
     client: Any, workspace: str, start: datetime, end: datetime, salt: str, **options: Any
-) -> Iterator[Record]:
+) -> Iterator[tuple[float, Record]]:
     from azure.monitor.query import LogsQueryStatus
 
     result = client.query_workspace(
@@ -163,7 +162,7 @@ def read_azure(
     *,
     credential: TokenCredential | None = None,
     endpoint: str | None = None,
-) -> Iterator[Record]:
+) -> Iterator[tuple[float, Record]]:
     """Front Door's access-log records of the window, slice by slice, in time order."""
     workspace = workspace or os.environ.get("KM_LOG_ANALYTICS_WORKSPACE", "")
     if not workspace:

@@ -23,7 +23,6 @@ no report holds an address, a hash or a full User-Agent.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from array import array
@@ -32,7 +31,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple, Protocol
+
+import msgspec
 
 from .errors import KmError
 from .matrix import TARGETS
@@ -50,12 +51,34 @@ UNKNOWN_COUNTRY = "unknown"
 _PLATFORM = {t.filename.split("-", 1)[1]: t for t in TARGETS}  # "linux-amd64" -> Target
 
 
-class Record(NamedTuple):
-    """One request, normalized from either source."""
+class Fields(Protocol):
+    """What the aggregation reads of one request (a :class:`Record` or a :class:`LogLine`)."""
 
-    time: float  # epoch seconds, UTC
+    @property
+    def method(self) -> str: ...
+    @property
+    def uri(self) -> str: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def cache(self) -> str: ...
+    @property
+    def agent(self) -> str: ...
+    @property
+    def country(self) -> str: ...
+    @property
+    def ttfb(self) -> float: ...
+    @property
+    def client(self) -> str: ...
+
+
+class Record(NamedTuple):
+    """One request from a source other than the local log."""
+
     method: str
-    path: str  # no scheme, host or query
+    uri: str  # as logged: full URL or path, query included
     status: int
     bytes: int
     cache: str
@@ -163,56 +186,67 @@ class Aggregator:
         self.agent_prefix = binary + "/"
         self.requests = 0
         self.bytes = 0
-        self.hits = 0
-        self.lookups = 0
         self.ttfb_ms: array[float] = array("d")
-        self.countries: Counter[str] = Counter()
+        self.countries: dict[str, int] = {}
+        self.caches: dict[str, int] = {}  # cacheStatus -> requests
         self.failures: Counter[tuple[str, int]] = Counter()
         self.downloads: Counter[tuple[str, str, str]] = Counter()
-        self.per_day: Counter[tuple[str, str, str]] = Counter()
+        self.per_day: Counter[tuple[int, str, str]] = Counter()  # (day since the epoch, os, arch)
         self.update_checks = 0
         self.started = 0
         self.completed = 0
-        self._classes: dict[str, _Class] = {}
+        self._classes: dict[str, tuple[_Class, str]] = {}
         self._last_get: dict[tuple[str, str], float] = {}
         self._pending: dict[str, deque[float]] = {}
         self._pruned = 0.0
 
-    def feed(self, records: Iterable[Record]) -> Aggregator:
-        add = self.add
-        for r in records:
-            add(r)
+    def feed(self, records: Iterable[tuple[float, Fields]]) -> Aggregator:
+        """Count ``(epoch time, fields)`` pairs; the loop every request takes is kept lean."""
+        countries, caches, classes = self.countries, self.caches, self._classes
+        ttfb = self.ttfb_ms.append
+        n = nbytes = 0
+        for t, r in records:
+            n += 1
+            nbytes += r.bytes
+            ttfb(r.ttfb * 1000.0)
+            c = r.country
+            countries[c] = countries.get(c, 0) + 1
+            c = r.cache
+            caches[c] = caches.get(c, 0) + 1
+            status = r.status
+            if status >= 400:
+                self._failure(path_of(r.uri), status)
+            elif (status == 200 or status == 206) and r.method == "GET":
+                found = classes.get(r.uri) or self._classify(r.uri)
+                if found[0].kind != "other":
+                    self._count(t, r, *found)
+        self.requests += n
+        self.bytes += nbytes
         return self
 
-    def add(self, r: Record) -> None:
-        self.requests += 1
-        self.bytes += r.bytes
-        self.ttfb_ms.append(r.ttfb * 1000.0)
-        self.countries[r.country or UNKNOWN_COUNTRY] += 1
-        if r.cache in HIT_STATUSES:
-            self.hits += 1
-            self.lookups += 1
-        elif r.cache in MISS_STATUSES:
-            self.lookups += 1
-        if r.status >= 400:
-            self._failure(r.path, r.status)
-            return
-        if r.method != "GET" or r.status not in (200, 206):
-            return
-        cls = self._classes.get(r.path)
-        if cls is None:
-            if len(self._classes) > 4096:
-                self._classes.clear()
-            cls = self._classes[r.path] = classify(r.path, self.binary)
-        if cls.kind == "binary":
-            self._download(r, cls)
-        elif cls.kind == "install":
+    def add(self, t: float, r: Fields) -> None:
+        """One request: ``t`` its epoch time, ``r`` its fields."""
+        self.feed(((t, r),))
+
+    def _classify(self, uri: str) -> tuple[_Class, str]:
+        if len(self._classes) > 4096:
+            self._classes.clear()
+        path = path_of(uri)
+        found = self._classes[uri] = (classify(path, self.binary), path)
+        return found
+
+    def _count(self, t: float, r: Fields, cls: _Class, path: str) -> None:
+        """A successful GET of a binary, an install script or /version."""
+        kind = cls.kind
+        if kind == "binary":
+            self._download(t, r.client, cls, path)
+        elif kind == "install":
             self.started += 1
-            self._pending.setdefault(r.client, deque()).append(r.time)
-        elif cls.kind == "version" and r.agent.startswith(self.agent_prefix):
+            self._pending.setdefault(r.client, deque()).append(t)
+        elif kind == "version" and r.agent.startswith(self.agent_prefix):
             self.update_checks += 1
-        if r.time - self._pruned > 2 * REPEAT_WINDOW:
-            self._prune(r.time)
+        if t - self._pruned > 2 * REPEAT_WINDOW:
+            self._prune(t)
 
     def _failure(self, path: str, status: int) -> None:
         key = (path, status)
@@ -220,17 +254,16 @@ class Aggregator:
             key = (OTHER_PATHS, status)
         self.failures[key] += 1
 
-    def _download(self, r: Record, cls: _Class) -> None:
-        key = (r.client, r.path)
+    def _download(self, t: float, client: str, cls: _Class, path: str) -> None:
+        key = (client, path)
         last = self._last_get.get(key)
-        self._last_get[key] = r.time
-        if last is not None and r.time - last < REPEAT_WINDOW:
+        self._last_get[key] = t
+        if last is not None and t - last < REPEAT_WINDOW:
             return
         self.downloads[(cls.version, cls.os, cls.arch)] += 1
-        day = datetime.fromtimestamp(r.time, UTC).strftime("%Y-%m-%d")
-        self.per_day[(day, cls.os, cls.arch)] += 1
-        pending = self._pending.get(r.client)
-        while pending and r.time - pending[0] > INSTALL_WINDOW:
+        self.per_day[(int(t // 86400), cls.os, cls.arch)] += 1
+        pending = self._pending.get(client)
+        while pending and t - pending[0] > INSTALL_WINDOW:
             pending.popleft()
         if pending:
             pending.popleft()
@@ -245,6 +278,11 @@ class Aggregator:
     def report(self, window: Window) -> dict[str, Any]:
         """The stable JSON shape of SPEC §15 (plus ``requests`` and ``downloads_per_day``)."""
         failures = sorted(self.failures.items(), key=lambda kv: (-kv[1], kv[0][0], kv[0][1]))
+        countries: Counter[str] = Counter()
+        for c, n in self.countries.items():
+            countries[c or UNKNOWN_COUNTRY] += n
+        hits = sum(n for c, n in self.caches.items() if c.upper() in HIT_STATUSES)
+        lookups = hits + sum(n for c, n in self.caches.items() if c.upper() in MISS_STATUSES)
         return {
             "window": {"since": fmt_time(window.since), "until": fmt_time(window.until)},
             "downloads": [
@@ -256,16 +294,21 @@ class Aggregator:
             "failures": [{"path": p, "status": s, "count": n} for (p, s), n in failures[:TOP_FAILURES]],
             "countries": [
                 {"country": c, "count": n}
-                for c, n in sorted(self.countries.items(), key=lambda kv: (-kv[1], kv[0]))
+                for c, n in sorted(countries.items(), key=lambda kv: (-kv[1], kv[0]))
             ],
-            "cache_hit_ratio": round(self.hits / self.lookups, 4) if self.lookups else 0.0,
+            "cache_hit_ratio": round(hits / lookups, 4) if lookups else 0.0,
             "bytes": self.bytes,
             "ttfb_ms": percentiles(self.ttfb_ms),
             "requests": self.requests,
             "downloads_per_day": [
-                {"day": d, "os": o, "arch": a, "count": n} for (d, o, a), n in sorted(self.per_day.items())
+                {"day": _day(d), "os": o, "arch": a, "count": n}
+                for (d, o, a), n in sorted(self.per_day.items())
             ],
         }
+
+
+def _day(index: int) -> str:
+    return datetime.fromtimestamp(index * 86400, UTC).strftime("%Y-%m-%d")
 
 
 def percentiles(values: array[float]) -> dict[str, float]:
@@ -296,20 +339,32 @@ def path_of(uri: str) -> str:
     return uri[:cut] if cut >= 0 else uri
 
 
-def record_of(d: dict[str, Any]) -> Record:
-    """A log line's fields (Front Door names; numbers as numbers or strings) as a record."""
-    return Record(
-        datetime.fromisoformat(d["time"]).timestamp(),
-        str(d.get("httpMethod") or d.get("method") or ""),
-        path_of(str(d.get("requestUri") or "/")),
-        int(d.get("httpStatusCode") or 0),
-        int(d.get("responseBytes") or 0),
-        str(d.get("cacheStatus") or "").upper(),
-        str(d.get("userAgent") or ""),
-        str(d.get("clientCountry") or ""),
-        float(d.get("timeToFirstByte") or 0.0),
-        str(d.get("clientIpHash") or ""),
-    )
+class LogLine(
+    msgspec.Struct,
+    rename={
+        "method": "httpMethod",
+        "uri": "requestUri",
+        "status": "httpStatusCode",
+        "bytes": "responseBytes",
+        "cache": "cacheStatus",
+        "agent": "userAgent",
+        "country": "clientCountry",
+        "ttfb": "timeToFirstByte",
+        "client": "clientIpHash",
+    },
+):
+    """A line of the local log: Front Door's field names, read into the names of :class:`Record`."""
+
+    time: datetime
+    method: str = ""
+    uri: str = "/"
+    status: int = 0
+    bytes: int = 0
+    cache: str = ""
+    agent: str = ""
+    country: str = ""
+    ttfb: float = 0.0
+    client: str = ""
 
 
 @dataclass
@@ -318,11 +373,46 @@ class LocalStats:
     malformed: int = 0
 
 
-def read_local(path: Path, window: Window, stats: LocalStats | None = None) -> Iterator[Record]:
-    """The records of ``path`` inside the window, one line at a time."""
+CHUNK = 1 << 20  # bytes read and decoded at a time
+
+
+def _chunks(fh: BinaryIO) -> Iterator[bytes]:
+    """The file in blocks of whole lines (the last one may lack its newline)."""
+    rest = b""
+    while block := fh.read(CHUNK):
+        block = rest + block
+        cut = block.rfind(b"\n") + 1
+        rest = block[cut:]
+        if cut:
+            yield block[:cut]
+    if rest:
+        yield rest
+
+
+def _decode(chunk: bytes, decoder: msgspec.json.Decoder[LogLine], stats: LocalStats) -> list[LogLine]:
+    """A block of lines at once; line by line when one of them is not a record."""
+    lines = chunk.count(b"\n") + (not chunk.endswith(b"\n"))
+    stats.lines += lines
+    try:
+        return decoder.decode_lines(chunk)
+    except msgspec.DecodeError:
+        pass
+    good = []
+    for line in chunk.splitlines():
+        try:
+            good.append(decoder.decode(line))
+        except msgspec.DecodeError:
+            stats.malformed += 1
+    return good
+
+
+def read_local(
+    path: Path, window: Window, stats: LocalStats | None = None
+) -> Iterator[tuple[float, LogLine]]:
+    """The lines of ``path`` inside the window, a block at a time, with their epoch time."""
     stats = stats if stats is not None else LocalStats()
-    start, end = window.start, window.end
-    loads = json.loads
+    since, until = window.since, window.until
+    decoder = msgspec.json.Decoder(LogLine, strict=False)  # "200" is 200, as Front Door writes it
     try:
         fh = path.open("rb")
     except FileNotFoundError:
@@ -330,15 +420,11 @@ def read_local(path: Path, window: Window, stats: LocalStats | None = None) -> I
     except OSError as exc:
         raise KmError(f"cannot read the access log {path}: {exc.strerror or exc}") from None
     with fh:
-        for line in fh:
-            stats.lines += 1
-            try:
-                r = record_of(loads(line))
-            except (ValueError, KeyError, TypeError, AttributeError):
-                stats.malformed += 1
-                continue
-            if start <= r.time < end:
-                yield r
+        for chunk in _chunks(fh):
+            for r in _decode(chunk, decoder, stats):
+                t = r.time if r.time.tzinfo is not None else r.time.replace(tzinfo=UTC)
+                if since <= t < until:
+                    yield t.timestamp(), r
 
 
 # ---------------------------------------------------------------------------

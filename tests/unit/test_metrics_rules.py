@@ -40,11 +40,11 @@ def rec(
     nbytes: int = 100,
     country: str = "",
     ttfb: float = 0.001,
-) -> Record:
-    return Record(T0 + dt, method, path, status, nbytes, cache, agent, country, ttfb, client)
+) -> tuple[float, Record]:
+    return T0 + dt, Record(method, path, status, nbytes, cache, agent, country, ttfb, client)
 
 
-def report(*records: Record) -> dict[str, object]:
+def report(*records: tuple[float, Record]) -> dict[str, object]:
     return Aggregator().feed(records).report(WINDOW)
 
 
@@ -189,7 +189,7 @@ def test_local_reader_skips_what_is_not_a_record_and_what_is_outside_the_window(
     text = [json.dumps(good), "{not json", json.dumps({"x": 1}), json.dumps(outside)]
     log.write_text("\n".join(text) + "\n")
     stats = LocalStats()
-    assert [r.path for r in read_local(log, WINDOW, stats)] == ["/version"]
+    assert [r.uri for _, r in read_local(log, WINDOW, stats)] == ["http://h/version"]
     assert (stats.lines, stats.malformed) == (4, 2)
     said: list[str] = []
     run(MetricsRequest(log=log, since="2026-03-01", until="2026-03-02", fmt="json"), said.append)
