@@ -1,13 +1,18 @@
 package main
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kilometers-ai/kilometers-cli/internal/trust/trusttest"
 )
@@ -116,6 +121,76 @@ func TestRealBinaryUpdates(t *testing.T) {
 		t.Fatalf("check after: exit %d %q", code, out)
 	}
 	ents, _ := os.ReadDir(filepath.Dir(installed))
+	if len(ents) != 1 {
+		t.Fatalf("leftovers beside km: %v", ents)
+	}
+}
+
+// TestRealBinaryKilledUpdateCleanedUp: a km update killed mid-download
+// leaves its .km-update-* file; the next km update removes it and succeeds.
+func TestRealBinaryKilledUpdateCleanedUp(t *testing.T) {
+	key, old, newer := buildReleases(t)
+	asset := "km-" + runtime.GOOS + "-" + runtime.GOARCH
+	body, _ := os.ReadFile(newer)
+	files := signedRelease(t, key, "v1.1.0", asset, body)
+	var stall atomic.Bool
+	stall.Store(true)
+	release := make(chan struct{})
+	defer close(release)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path := strings.TrimPrefix(r.URL.Path, "/")
+		switch b, ok := files[path]; {
+		case r.URL.Path == "/version":
+			fmt.Fprintln(w, "v1.1.0")
+		case ok && strings.HasSuffix(path, "/"+asset) && stall.Load():
+			w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+			w.Write(b[:len(b)/2])
+			w.(http.Flusher).Flush()
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		case ok:
+			w.Write(b)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	installed := filepath.Join(dir, "bin", "km")
+	copyFile(t, old, installed)
+	cmd := exec.Command(installed, "update")
+	cmd.Env = append(os.Environ(), "KM_BASE_URL="+srv.URL)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if m, _ := filepath.Glob(filepath.Join(dir, "bin", ".km-update-*")); len(m) == 1 {
+			if st, err := os.Stat(m[0]); err == nil && st.Size() > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatal("no partial download appeared")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if m, _ := filepath.Glob(filepath.Join(dir, "bin", ".km-update-*")); len(m) != 1 {
+		t.Fatalf("after the kill: %v", m)
+	}
+	stall.Store(false)
+	again := exec.Command(installed, "update")
+	again.Env = cmd.Env
+	if out, err := again.CombinedOutput(); err != nil || !strings.Contains(string(out), "km updated: v1.0.0 -> v1.1.0") {
+		t.Fatalf("second run: %v %s", err, out)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "bin"))
 	if len(ents) != 1 {
 		t.Fatalf("leftovers beside km: %v", ents)
 	}

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -34,7 +35,8 @@ const (
 	// MaxBinary is the largest km binary an update accepts (km is ~10 MB).
 	MaxBinary = 200 << 20
 	// TempPrefix starts the name of every temporary file an update makes
-	// beside km; one older than StaleAfter is a killed run's and is removed.
+	// beside km (.km-update-<pid>-<random>); one whose process is gone, or
+	// older than StaleAfter, is a killed run's and is removed.
 	TempPrefix = ".km-update-"
 	// StaleAfter: a live update touches its temp file at least every
 	// Timeouts.Stall while downloading and runs it for at most Timeouts.Run.
@@ -340,14 +342,16 @@ func (u *Updater) verifiedSum(ctx context.Context, b *url.URL, version, asset st
 }
 
 func (u *Updater) tempPattern() string {
+	p := fmt.Sprintf("%s%d-*", TempPrefix, os.Getpid())
 	if u.GOOS == "windows" {
-		return TempPrefix + "*.exe" // Windows runs only files with an executable extension
+		p += ".exe" // Windows runs only files with an executable extension
 	}
-	return TempPrefix + "*"
+	return p
 }
 
-// removeStale removes the temp files of a killed update (older than
-// StaleAfter: a live one is younger). Errors are ignored.
+// removeStale removes the temp files of a killed update: its process is
+// gone, or the file is older than StaleAfter (a live update's is younger).
+// Errors are ignored.
 func (u *Updater) removeStale(dir string) {
 	names, err := filepath.Glob(filepath.Join(dir, TempPrefix+"*"))
 	if err != nil {
@@ -355,10 +359,26 @@ func (u *Updater) removeStale(dir string) {
 	}
 	fsys := u.fs()
 	for _, name := range names {
-		if st, err := fsys.Stat(name); err == nil && st.Mode().IsRegular() && u.now().Sub(st.ModTime()) > StaleAfter {
+		st, err := fsys.Stat(name)
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		if u.now().Sub(st.ModTime()) > StaleAfter || !ownerAlive(filepath.Base(name)) {
 			fsys.Remove(name)
 		}
 	}
+}
+
+// ownerAlive: the process named in .km-update-<pid>-... still runs (true
+// when the name holds no pid: then only the age decides).
+func ownerAlive(base string) bool {
+	rest := strings.TrimPrefix(base, TempPrefix)
+	digits, _, ok := strings.Cut(rest, "-")
+	pid, err := strconv.Atoi(digits)
+	if !ok || err != nil || pid <= 0 {
+		return true
+	}
+	return pid == os.Getpid() || processAlive(pid)
 }
 
 // replace moves the verified temp file over ExePath. On Windows a running

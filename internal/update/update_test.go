@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -496,15 +497,27 @@ func TestStaleTempFilesRemoved(t *testing.T) {
 	srv := newCDN(t, c)
 	dir := t.TempDir()
 	exe := installOld(t, dir)
-	stale, fresh := filepath.Join(dir, ".km-update-1234"), filepath.Join(dir, ".km-update-5678")
-	os.WriteFile(stale, []byte("killed run"), 0o600)
-	os.WriteFile(fresh, []byte("a live run"), 0o600)
+	// A run killed an hour ago; one killed a moment ago (its process is
+	// gone); one of a live update (this process, still running); and one
+	// whose name holds no process id, young.
+	sleeper := exec.Command("sleep", "0")
+	if err := sleeper.Run(); err != nil {
+		t.Skip(err)
+	}
+	dead := sleeper.Process.Pid
+	old := filepath.Join(dir, ".km-update-1234")
+	killed := filepath.Join(dir, fmt.Sprintf(".km-update-%d-987", dead))
+	live := filepath.Join(dir, fmt.Sprintf(".km-update-%d-555", os.Getpid()))
+	young := filepath.Join(dir, ".km-update-abc")
+	for _, f := range []string{old, killed, live, young} {
+		os.WriteFile(f, []byte("partial"), 0o600)
+	}
 	hour := time.Now().Add(-time.Hour)
-	os.Chtimes(stale, hour, hour)
+	os.Chtimes(old, hour, hour)
 	if _, err := newUpdater(srv, exe, "v1.2.0").Update(context.Background(), ""); err != nil {
 		t.Fatal(err)
 	}
-	assertOnly(t, dir, ".km-update-5678", "km")
+	assertOnly(t, dir, filepath.Base(live), ".km-update-abc", "km")
 }
 
 func TestNetworkError(t *testing.T) {
