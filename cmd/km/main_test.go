@@ -257,7 +257,7 @@ func TestUpdateRefusals(t *testing.T) {
 		{other.B64, "apt", "km update: this km was installed by apt, which updates it: run 'sudo apt-get install --only-upgrade kilometers-cli'\n"},
 		{other.B64, "brew", "km update: this km was installed by brew, which updates it: run 'brew upgrade km'\n"},
 		{other.B64, "scoop", "km update: this km was installed by scoop, which updates it: run 'scoop update km'\n"},
-		{other.B64, "winget", "km update: this km was installed by winget, which updates it: run 'winget upgrade --id Kilometers.km'\n"},
+		{other.B64, "winget", "km update: this km was installed by winget, which updates it: run 'winget upgrade --id KilometersAI.km'\n"},
 	}
 	for _, tt := range tests {
 		exe := filepath.Join(t.TempDir(), "km")

@@ -15,12 +15,13 @@ import (
 )
 
 // packageCommands: what a package-managed km says to run instead of
-// updating itself (main.InstallMethod).
+// updating itself (main.InstallMethod). The names are the engine's package
+// settings (kmrelease/packages/settings.py; tests/unit/test_km_install_methods.py).
 var packageCommands = map[string]string{
 	"apt":    "sudo apt-get install --only-upgrade kilometers-cli",
 	"brew":   "brew upgrade km",
 	"scoop":  "scoop update km",
-	"winget": "winget upgrade --id Kilometers.km",
+	"winget": "winget upgrade --id KilometersAI.km",
 }
 
 // managedBy is the package manager's upgrade command when this km was
