@@ -11,6 +11,7 @@ from .errors import KmError
 from .hashing import FileDigest, digest_file
 from .layout import MANIFEST, SUMS, extra_files, sha256_name
 from .matrix import BY_FILENAME, TARGETS
+from .sign.statement import SIGNATURE_FILES
 from .urlspace import Kind, key_of
 from .version import Version, parse_version
 
@@ -26,17 +27,26 @@ class ReleaseFile:
 class Release:
     version: Version
     manifest: dict[str, Any]
-    files: tuple[ReleaseFile, ...]  # binaries, .sha256 files, SHA256SUMS, manifest.json
+    files: tuple[ReleaseFile, ...]  # binaries, .sha256 files, SHA256SUMS, its signatures, manifest.json
 
     @property
     def names(self) -> list[str]:
         return [f.name for f in self.files]
 
 
-def release_file_names(binaries: list[str], extras: list[str] | None = None) -> list[str]:
+def release_file_names(
+    binaries: list[str], extras: list[str] | None = None, *, signed: bool = False
+) -> list[str]:
     """Every file of a release in publishing order: binaries, their .sha256, the extra files
-    (packages), sums, manifest last."""
-    return [*binaries, *(sha256_name(b) for b in binaries), *(extras or []), SUMS, MANIFEST]
+    (packages), sums (and its signatures), manifest last."""
+    return [
+        *binaries,
+        *(sha256_name(b) for b in binaries),
+        *(extras or []),
+        SUMS,
+        *(SIGNATURE_FILES if signed else ()),
+        MANIFEST,
+    ]
 
 
 def parse_sums(text: str) -> dict[str, str]:
@@ -73,8 +83,12 @@ def check_manifest(doc: Any, version: Version) -> list[dict[str, Any]]:
     return arts
 
 
-def load_release(dist: Path, version: str | Version) -> Release:
-    """Load ``dist`` and prove it is complete and consistent, or raise one clear error."""
+def load_release(dist: Path, version: str | Version, *, require_signatures: bool = False) -> Release:
+    """Load ``dist`` and prove it is complete and consistent, or raise one clear error.
+
+    The signature files of ``SHA256SUMS`` belong to the release when present (required with
+    ``require_signatures``); the signing stage has checked them.
+    """
     v = version if isinstance(version, Version) else parse_version(version)
     if not dist.is_dir():
         raise KmError(f"{dist} does not exist: run `inv build --version {v}` first")
@@ -87,7 +101,8 @@ def load_release(dist: Path, version: str | Version) -> Release:
     arts = check_manifest(manifest, v)
     binaries = [t.filename for t in TARGETS]
     extras = {p.name: p for p in extra_files(dist)}
-    names = release_file_names(binaries, list(extras))
+    signed = require_signatures or any((dist / n).is_file() for n in SIGNATURE_FILES)
+    names = release_file_names(binaries, list(extras), signed=signed)
     missing = [n for n in names if n not in extras and not (dist / n).is_file()]
     if missing:
         raise KmError(f"{dist} is incomplete: missing {', '.join(missing)}")

@@ -39,17 +39,19 @@ class BuildInfo:
     commit: str | None
     date: str
     go: str
+    trusted_keys: str = ""  # the {trusted_keys} placeholder: base64 DER public keys, comma-separated
 
     @property
     def ldflags(self) -> str:
-        return " ".join(
-            [
-                "-s -w -buildid=",
-                f"-X main.Version={self.version}",
-                f"-X main.Commit={self.commit or 'none'}",
-                f"-X main.Date={self.date}",
-            ]
-        )
+        flags = [
+            "-s -w -buildid=",
+            f"-X main.Version={self.version}",
+            f"-X main.Commit={self.commit or 'none'}",
+            f"-X main.Date={self.date}",
+        ]
+        if self.trusted_keys:
+            flags.append(f"-X main.TrustedKeys={self.trusted_keys}")
+        return " ".join(flags)
 
     def version_line(self, target: Target) -> str:
         """What ``km --version`` of this build must print."""
@@ -184,13 +186,21 @@ def _build_one(
     return Built(target, out, digest, rebuilt=True)
 
 
-def resolve_build_info(version: Version, go: GoToolchain, reporter: Reporter | None = None) -> BuildInfo:
+def resolve_build_info(
+    version: Version, go: GoToolchain, reporter: Reporter | None = None, *, trusted_keys: str | None = None
+) -> BuildInfo:
+    """What the binaries are built from; ``trusted_keys`` None: build/keys plus a local signing key."""
+    if trusted_keys is None:
+        from .config import config_path
+        from .sign.trust import build_trust
+
+        trusted_keys = build_trust(ROOT, config_path())
     src = source_info(ROOT)
     if src.dirty and reporter is not None:
         reporter.warn("the work tree has uncommitted changes: the binaries will not match the commit")
     if src.note and reporter is not None:
         reporter.warn(src.note)
-    return BuildInfo(str(version), src.commit, src.date, go.version)
+    return BuildInfo(str(version), src.commit, src.date, go.version, trusted_keys)
 
 
 def build(
@@ -200,10 +210,11 @@ def build(
     *,
     dry_run: bool = False,
     out_root: Path | None = None,
+    trusted_keys: str | None = None,
 ) -> list[Built]:
     """Build ``targets`` in parallel (bounded by the cores), then check every binary."""
     go = find_go()
-    info = resolve_build_info(version, go, reporter)
+    info = resolve_build_info(version, go, reporter, trusted_keys=trusted_keys)
     out_dir = dist_dir(str(version), out_root)
     reporter.step(f"build {version} for {len(targets)} target(s) with {go.version} into {out_dir}")
     if dry_run:

@@ -24,6 +24,7 @@ from .errors import KmError
 from .hashing import digest_bytes, digest_file
 from .layout import MANIFEST, SCRIPTS, SUMS
 from .matrix import TARGETS
+from .sign.statement import SIGNATURE_FILES
 from .ui import Bar, Reporter
 from .urlspace import Kind, headers_of, key_of
 from .version import Version, parse_version
@@ -288,11 +289,14 @@ def promote_version(
         raise KmError(f"{folder}{MANIFEST} on {dest.label} is not valid JSON") from None
     arts = {a["name"]: a for a in check_manifest(manifest, version)}
     binaries = [t.filename for t in TARGETS]
-    names = release_file_names(binaries, published_extras(dest, v, binaries))
+    names = release_file_names(binaries, published_extras(dest, v, binaries), signed=True)
     files: dict[str, ObjectInfo] = {}
     missing = []
     for name in names:
         info = dest.stat(key_of(Kind.VERSIONED, version=v, file=name))
+        if info is None and name in SIGNATURE_FILES:
+            reporter.warn(f"{folder}{name} is missing: {v} was published before releases were signed")
+            continue
         if info is None or (name in arts and info.size != arts[name]["size"]):
             missing.append(name)
         elif name == MANIFEST:

@@ -18,6 +18,7 @@ from .layout import dist_dir, site_dir
 from .matrix import TARGETS
 from .publish import Outcome, promote_version, publish_release, script_paths
 from .serve import SiteBackend, running
+from .sign.release import plan_signing, sign_stage
 from .ui import Reporter
 from .verify import verify
 from .version import Version
@@ -115,8 +116,11 @@ def packages_stage(req: ReleaseRequest, dist: Path, reporter: Reporter) -> None:
 def release(req: ReleaseRequest, reporter: Reporter) -> Outcome:
     """Everything from source to a verified, current release."""
     config = load_config()
+    # the cheap checks first: nothing is built for a release that cannot be published (or signed)
+    if req.dest not in DESTINATIONS:
+        raise KmError(f"unknown destination {req.dest!r}: expected one of {', '.join(DESTINATIONS)}")
+    signing = plan_signing(req, config, reporter)
     dest = open_destination(req.dest, req.site, config, reporter)
-    # the cheap checks first: nothing is built for a release that cannot be published
     dest.check_writable()
     script_paths()
     dist = dist_dir(str(req.version))
@@ -135,14 +139,15 @@ def release(req: ReleaseRequest, reporter: Reporter) -> Outcome:
             raise KmError(
                 "--check-reproducible compares a --prebuilt directory with a local build: give --prebuilt"
             )
-        build(req.version, TARGETS, reporter, dry_run=req.dry_run)
+        build(req.version, TARGETS, reporter, dry_run=req.dry_run, trusted_keys=signing.trusted_keys)
     packages_stage(req, dist, reporter)
     if req.dry_run and not (dist / "manifest.json").exists():
         reporter.info(f"would write checksums and manifest.json in {dist}, then publish to {dest.label}")
         dest.check_writable()
         return Outcome(uploaded=[], skipped=[])
     write_checksums(dist, reporter, dry_run=req.dry_run)
-    rel = load_release(dist, req.version)
+    sign_stage(signing, dist, dest, req, reporter)
+    rel = load_release(dist, req.version, require_signatures=signing.signer is not None and not req.dry_run)
     outcome = publish_release(rel, dest, reporter, force=req.force, promote=req.promote, dry_run=req.dry_run)
     if req.dry_run:
         return outcome

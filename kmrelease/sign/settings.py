@@ -1,0 +1,98 @@
+"""Which signer a release uses.
+
+In order: ``KM_SIGNING_KEY`` (a PEM key file, or a Key Vault key id
+``https://<vault>.vault.azure.net/keys/<name>/<version>``), then the ``[signing]`` table of
+``build/release.toml`` (``key_file`` relative to the project root, or ``key_vault_key``);
+with neither, a local release signs with the development key (made on first use) and a
+release to Azure refuses.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import KmError
+from ..ui import Reporter
+from .keyvault import KeyVaultSigner
+from .signers import DEV_KEY, KeyFileSigner, Signer, development_key
+
+ENV = "KM_SIGNING_KEY"
+
+
+@dataclass(frozen=True)
+class SigningSettings:
+    key_file: str = ""
+    key_vault_key: str = ""
+    source: str = ""  # where the setting came from, for messages
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.key_file or self.key_vault_key)
+
+
+def read_settings(config_file: Path | None) -> SigningSettings:
+    env = os.environ.get(ENV, "").strip()
+    if env:
+        if env.startswith("https://"):
+            return SigningSettings(key_vault_key=env, source=ENV)
+        return SigningSettings(key_file=env, source=ENV)
+    if config_file is None or not config_file.is_file():
+        return SigningSettings()
+    try:
+        table = tomllib.loads(config_file.read_text(encoding="utf-8")).get("signing", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise KmError(f"cannot read release configuration {config_file}: {exc}") from None
+    if not isinstance(table, dict):
+        raise KmError(f"{config_file}: [signing] must be a table")
+    unknown = sorted(set(table) - {"key_file", "key_vault_key"})
+    if unknown:
+        raise KmError(f"{config_file}: [signing] has unknown keys {unknown} (key_file, key_vault_key)")
+    s = SigningSettings(str(table.get("key_file", "")), str(table.get("key_vault_key", "")), "[signing]")
+    if s.key_file and s.key_vault_key:
+        raise KmError(f"{config_file}: [signing] gives both key_file and key_vault_key: choose one")
+    return s
+
+
+def configured_signer(settings: SigningSettings, root: Path) -> Signer | None:
+    if settings.key_vault_key:
+        return KeyVaultSigner(settings.key_vault_key)
+    if settings.key_file:
+        path = Path(settings.key_file).expanduser()
+        path = path if path.is_absolute() else root / path
+        return KeyFileSigner(path, development=path.resolve() == (root / DEV_KEY).resolve())
+    return None
+
+
+def release_signer(settings: SigningSettings, root: Path, *, dest: str, reporter: Reporter) -> Signer:
+    """The signer of a release to ``dest``: the configured key, else (local only) the development key."""
+    signer = configured_signer(settings, root)
+    if signer is None and dest != "local":
+        raise KmError(
+            f"--dest {dest} refuses to publish unsigned: configure the release key "
+            f"([signing] key_vault_key in build/release.toml, or {ENV})"
+        )
+    if signer is None:
+        dev, created = development_key(root, create=True)
+        assert dev is not None
+        made = "made now" if created else "made earlier"
+        reporter.info(f"no signing key configured: signing with the development key {DEV_KEY} ({made})")
+        signer = dev
+    if signer.development and dest != "local":
+        raise KmError(f"--dest {dest} refuses to publish with the development key {DEV_KEY}")
+    return signer
+
+
+def build_signer(settings: SigningSettings, root: Path) -> Signer | None:
+    """The key a plain ``inv build`` also trusts: the configured key file, or an existing development key.
+
+    A Key Vault key is not read here (builds need no Azure access); its public key must be in
+    build/keys/ anyway.
+    """
+    if settings.key_vault_key:
+        return None
+    if settings.key_file:
+        return configured_signer(settings, root)
+    return development_key(root, create=False)[0]

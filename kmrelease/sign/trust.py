@@ -1,0 +1,43 @@
+"""Which keys the binaries of a build trust (the ``{trusted_keys}`` ldflags value).
+
+Always the keys of ``build/keys/``. A local release signing with a key that is not among
+them (the development key, or a key file of one's own) adds that key, so its binaries and
+install scripts accept what it publishes; a release to Azure must sign with a key of
+``build/keys/`` (it refuses otherwise).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import KmError
+from ..ui import Reporter
+from .keys import KEYS_DIR, TrustedKey, is_trusted, load_trusted, trusted_keys_value, with_key
+from .settings import SigningSettings, build_signer, read_settings
+from .signers import Signer
+
+
+def release_trust(root: Path, signer: Signer, dest: str, reporter: Reporter) -> list[TrustedKey]:
+    """The trusted keys of a release signed by ``signer`` to ``dest``."""
+    trusted = load_trusted(root)
+    key = signer.public_key()
+    if is_trusted(trusted, key):
+        return trusted
+    if dest != "local":
+        raise KmError(
+            f"{signer.label} is not one of the trusted keys in {KEYS_DIR}/: published binaries would "
+            "refuse its signatures (`inv keys.export` writes a Key Vault key's public half there)"
+        )
+    name = "the development key" if signer.development else signer.label
+    reporter.info(f"this local release's binaries also trust {name} (not in {KEYS_DIR}/)")
+    return with_key(trusted, key, name)
+
+
+def build_trust(root: Path, config_file: Path | None, settings: SigningSettings | None = None) -> str:
+    """The ``{trusted_keys}`` value of a plain ``inv build``: build/keys plus a local signing key."""
+    s = settings if settings is not None else read_settings(config_file)
+    trusted = load_trusted(root)
+    local = build_signer(s, root)
+    if local is not None:
+        trusted = with_key(trusted, local.public_key(), local.label)
+    return trusted_keys_value(trusted)
