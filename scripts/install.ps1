@@ -38,7 +38,14 @@ $GithubRepository = "kilometers-ai/kilometers-cli"
 $DefaultBaseUrl = "https://get.kilometers.ai"
 $KeyPrincipal = "release@get.kilometers.ai"
 $TrustedKeys = @"
-
+-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE1wbWD0pmQABV8m7hcIHM3JhN5QKB
+LnBs1E0o35wCC2/0cYfMA2tWBozB0y8cH4xcnTIc27BKcHfKqvOWkcY6NA==
+-----END PUBLIC KEY-----
+-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEPlKU977OIK8Fd1VV9N90z+3/s2+
+RsKHuLcmoyyxUnzMlov8ar/ELtFCKSxjyGTgaf9OF2nR0O3Z+OT5yNQeTg==
+-----END PUBLIC KEY-----
 "@
 # --- end of release settings ---
 

@@ -25,7 +25,14 @@ BINARY_NAME="km"
 GITHUB_REPOSITORY="kilometers-ai/kilometers-cli"
 DEFAULT_BASE_URL="https://get.kilometers.ai"
 KEY_PRINCIPAL="release@get.kilometers.ai"
-TRUSTED_KEYS=""
+TRUSTED_KEYS="-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE1wbWD0pmQABV8m7hcIHM3JhN5QKB
+LnBs1E0o35wCC2/0cYfMA2tWBozB0y8cH4xcnTIc27BKcHfKqvOWkcY6NA==
+-----END PUBLIC KEY-----
+-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEPlKU977OIK8Fd1VV9N90z+3/s2+
+RsKHuLcmoyyxUnzMlov8ar/ELtFCKSxjyGTgaf9OF2nR0O3Z+OT5yNQeTg==
+-----END PUBLIC KEY-----"
 # --- end of release settings ---
 
 KM_DEFAULT_GITHUB_BASE_URL="https://github.com"
