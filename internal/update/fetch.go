@@ -192,7 +192,8 @@ func (u *Updater) netError(ctx context.Context, target string, capFor time.Durat
 		}
 		return &Error{Msg: fmt.Sprintf("cannot download %s: no connection within %s", target, secs(t.Connect)), Err: err}
 	}
-	return &Error{Msg: fmt.Sprintf("cannot download %s: %v", target, err), Err: err}
+	// The transport's words may quote what the server sent: a short excerpt only.
+	return &Error{Msg: fmt.Sprintf("cannot download %s: %s", target, Clean(err.Error(), 120)), Err: err}
 }
 
 // getSmall fetches a small file whole.

@@ -222,3 +222,31 @@ func TestErrorIsCleaned(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 }
+
+// TestGarbageAnswer: a server that answers raw bytes (escapes, a 4 KB line)
+// instead of HTTP gets a short, clean excerpt in the error line.
+func TestGarbageAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("\x1b]0;pwned\x07\x1b[2J" + strings.Repeat("A", 4096) + "\r\n\r\n"))
+			c.Close()
+		}
+	}()
+	base := "http://" + ln.Addr().String()
+	within(t, 3*time.Second, "cannot download "+base+"/version: ", func() error {
+		_, err := fastUpdater(base, "").Check(context.Background())
+		if err != nil && (len(err.Error()) > 250 || strings.ContainsRune(err.Error(), 0x1b)) {
+			t.Fatalf("%d bytes: %q", len(err.Error()), err)
+		}
+		return err
+	})
+}
