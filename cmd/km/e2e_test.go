@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -193,5 +194,38 @@ func TestRealBinaryKilledUpdateCleanedUp(t *testing.T) {
 	ents, _ := os.ReadDir(filepath.Join(dir, "bin"))
 	if len(ents) != 1 {
 		t.Fatalf("leftovers beside km: %v", ents)
+	}
+}
+
+// TestRealBinaryHostileServerOutput: whatever a server sends, km update
+// --check writes one clean line to the terminal (net/http's own log included).
+func TestRealBinaryHostileServerOutput(t *testing.T) {
+	_, old, _ := buildReleases(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("\x1b]0;pwned\x07\x1b[2J" + strings.Repeat("A", 4096) + "\r\n\r\n"))
+			c.Close()
+		}
+	}()
+	cmd := exec.Command(old, "update", "--check")
+	cmd.Env = append(os.Environ(), "KM_BASE_URL=http://"+ln.Addr().String())
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v", err)
+	}
+	msg := stderr.String()
+	if strings.Count(msg, "\n") != 1 || strings.ContainsRune(msg, 0x1b) || len(msg) > 300 || stdout.Len() != 0 {
+		t.Fatalf("stderr %q stdout %q", msg, stdout.String())
 	}
 }

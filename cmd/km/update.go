@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log"
 	"os"
 	"os/signal"
 	"runtime"
@@ -39,6 +41,9 @@ func managedBy() (method, command string) {
 const updateUsage = "usage: km update [--check] [--version V] [--auto on|off|status]"
 
 func (a *app) update(args []string) int {
+	// net/http logs some protocol errors through the standard logger, quoting
+	// what the server sent: never onto the user's terminal.
+	log.SetOutput(io.Discard)
 	fs := flag.NewFlagSet("km update", flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
 	check := fs.Bool("check", false, "only compare with the published version (exit 0 up to date, 10 update available, 1 error)")

@@ -3,9 +3,12 @@ package update
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -242,6 +245,8 @@ func TestGarbageAnswer(t *testing.T) {
 		}
 	}()
 	base := "http://" + ln.Addr().String()
+	log.SetOutput(io.Discard) // as cmd/km does: net/http logs the unsolicited bytes
+	defer log.SetOutput(os.Stderr)
 	within(t, 3*time.Second, "cannot download "+base+"/version: ", func() error {
 		_, err := fastUpdater(base, "").Check(context.Background())
 		if err != nil && (len(err.Error()) > 250 || strings.ContainsRune(err.Error(), 0x1b)) {
