@@ -1,8 +1,8 @@
 """km update against a signed local release in Debian 12 (issues 10, 13, 15).
 
 Real km binaries (linux/amd64, built here with ``-X main.TrustedKeys`` of a test key)
-published into a site signed by that key (``tests/support/release_keys.py``, until the
-engine signs releases), served on 127.0.0.1. Rows: a tampered signature is refused with
+published into a site whose releases the engine's signing stage signed with that key (a
+key file signer), served on 127.0.0.1. Rows: a tampered signature is refused with
 exit 3 and km unchanged, then ``km update`` installs the current version; and an
 automatic update applies for the next start while the MCP session it ran beside
 stayed byte-exact.
@@ -19,7 +19,12 @@ import pytest
 
 from kmrelease.config import ROOT
 from kmrelease.gotool import find_go
-from tests.support.release_keys import new_key
+from kmrelease.sign.keys import TrustedKey, trusted_keys_value
+from kmrelease.sign.signers import KeyFileSigner
+from kmrelease.sign.stage import sign_release
+from kmrelease.sign.statement import P256
+from kmrelease.ui import Reporter
+from tests.support.signing import new_key
 from tests.support.sites import CdnServer, build_site, site_file
 from tools.containers import Engine, Images
 
@@ -47,18 +52,21 @@ def _build_km(out: Path, version: str, trusted: str) -> bytes:
 @pytest.fixture(scope="module")
 def signed_cdn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """v1.0.0, a v1.2.0 whose signature was tampered with, and v1.1.0 (current)."""
-    key = new_key()
     work = tmp_path_factory.mktemp("signed")
+    key = new_key(work / "release.pem")
+    signer = KeyFileSigner(work / "release.pem")
+    trusted = trusted_keys_value([TrustedKey("e2e", key.public_key())])
     site = work / "site"
-    binaries = {v: _build_km(work / f"km-{v}", v, key.trusted) for v in (OLD, NEW)}
+    binaries = {v: _build_km(work / f"km-{v}", v, trusted) for v in (OLD, NEW)}
     binaries[TAMPERED] = binaries[NEW]  # never downloaded: the signature is refused first
     for v in (OLD, TAMPERED, NEW):
         build_site(site, v, {ASSET: binaries[v]}, current=v != TAMPERED)
-        sig = key.sign_release(site_file(site, v, "SHA256SUMS").parent, v)
+        release_dir = site_file(site, v, "SHA256SUMS").parent
+        sign_release(release_dir, v, signer, Reporter(quiet=True))
         if v == TAMPERED:
-            data = bytearray(sig.read_bytes())
+            data = bytearray((release_dir / P256).read_bytes())
             data[-1] ^= 0x01
-            sig.write_bytes(bytes(data))
+            (release_dir / P256).write_bytes(bytes(data))
     with CdnServer(site) as cdn:
         progress(f"signed site of {OLD}, {TAMPERED} (tampered), {NEW}: {cdn.url}")
         yield cdn.url
