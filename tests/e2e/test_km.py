@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from .conftest import CURL_GET, MARK, NEW, OLD, Box, Published, marked
 
 INSTALL_OLD = (
@@ -16,15 +14,8 @@ INSTALL_OLD = (
 )
 
 
-def require_signed(published: Published) -> None:
-    """km update accepts only signed releases (issue 10): these rows need the engine's signing."""
-    if not published.file(NEW, "SHA256SUMS.p256").exists():
-        pytest.skip("the engine does not sign releases yet; test_km_signed.py covers km update")
-
-
 def test_km_update_from_old_to_current_debian12(box: Box, published: Published) -> None:
     """km v1.0.0, installed by install.sh, updates itself to the current v1.1.0 from the CDN."""
-    require_signed(published)
     script = f"""{INSTALL_OLD}
 echo "{MARK}before=$(km --version)"
 km update --check; echo "{MARK}check=$?"
@@ -48,7 +39,6 @@ km update --check; echo "{MARK}recheck=$?"
 
 def test_km_update_under_wine(box: Box, published: Published) -> None:
     """The Windows binary updates itself under Wine: renamed aside, replaced, leftover removed next run."""
-    require_signed(published)
     script = f"""
 set -e
 export WINEDEBUG=-all
