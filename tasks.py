@@ -300,6 +300,33 @@ def infra_outputs(c: Context, from_file: str = "", dry_run: bool = False) -> Non
     infra.outputs(Reporter(), from_file=from_file or None, dry_run=dry_run)
 
 
+@task(name="backup", help={"dry_run": "print the command and the file name; write nothing"})
+@expected_failures
+def infra_backup(c: Context, dry_run: bool = False) -> None:
+    """Save `terraform state pull` as terraform/backups/<UTC time>-serial<N>.tfstate (gitignored, 0600)."""
+    from kmrelease import infra_state
+
+    infra_state.backup(Reporter(), dry_run=dry_run)
+
+
+@task(
+    name="restore",
+    help={
+        "from": "a saved state (e.g. terraform/backups/....tfstate)",
+        "force": "push even an older state (a rollback) or one of another lineage",
+        "dry_run": "show what differs and the push command; change nothing",
+    },
+)
+@expected_failures
+def infra_restore(c: Context, from_: str = "", force: bool = False, dry_run: bool = False) -> None:
+    """Show how a saved state differs from the current one, then `terraform state push` it."""
+    from kmrelease import infra_state
+
+    if not from_:
+        raise KmError("give the saved state to restore: --from terraform/backups/<file>.tfstate")
+    infra_state.restore(Reporter(), from_, force=force, dry_run=dry_run)
+
+
 # --- ci: GitHub Actions glue (kmrelease/ci.py) ----------------------------------------
 
 
@@ -316,5 +343,5 @@ def ci_prepare(c: Context) -> None:
 ns = Collection(build, checksums, packages, release, promote, purge, verify, serve, metrics)
 
 
-ns.add_collection(Collection("infra", infra_plan, infra_apply, infra_outputs))
+ns.add_collection(Collection("infra", infra_plan, infra_apply, infra_outputs, infra_backup, infra_restore))
 ns.add_collection(Collection("ci", ci_prepare))

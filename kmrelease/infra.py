@@ -100,9 +100,33 @@ def plan_commands(
     if destroy:
         plan.append("-destroy")
     return [
-        terraform_command("init", "-input=false", terraform=terraform, chdir=chdir),
+        terraform_command("init", "-input=false", *_backend_args(chdir), terraform=terraform, chdir=chdir),
         terraform_command(*plan, terraform=terraform, chdir=chdir),
     ]
+
+
+BACKEND_FILE = "backend.hcl"
+
+
+def _backend_args(chdir: Path) -> list[str]:
+    """``-backend-config=backend.hcl`` when the configuration keeps its state in Azure Storage."""
+    if (chdir / BACKEND_FILE).is_file() or _declares_backend(chdir):
+        return [f"-backend-config={BACKEND_FILE}"]
+    return []
+
+
+def _declares_backend(chdir: Path) -> bool:
+    return any('backend "azurerm"' in tf.read_text(encoding="utf-8") for tf in chdir.glob("*.tf"))
+
+
+def check_backend(chdir: Path = TERRAFORM_DIR) -> str | None:
+    """Why ``terraform init`` cannot find its state, or None."""
+    if _declares_backend(chdir) and not (chdir / BACKEND_FILE).is_file():
+        return (
+            f"no {chdir / BACKEND_FILE}: the state lives in Azure Storage; make the state account once "
+            "with terraform/bootstrap/ and copy backend.hcl.example to backend.hcl (README: State)"
+        )
+    return None
 
 
 def apply_commands(*, terraform: str = "terraform", chdir: Path = TERRAFORM_DIR) -> list[list[str]]:
@@ -125,6 +149,11 @@ def _run_all(what: str, cmds: list[list[str]], reporter: Reporter, *, dry_run: b
 def plan(
     reporter: Reporter, *, var_file: str | None = None, destroy: bool = False, dry_run: bool = False
 ) -> None:
+    missing = check_backend()
+    if missing and not dry_run:
+        raise KmError(missing)
+    if missing:
+        reporter.warn(missing)
     cmds = plan_commands(
         terraform="terraform" if dry_run else find_terraform(), var_file=var_file, destroy=destroy
     )

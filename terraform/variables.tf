@@ -170,3 +170,14 @@ variable "tags" {
     purpose = "release-distribution"
   }
 }
+
+variable "alert_action_group_id" {
+  description = "Action group (resource ID) told when an alert fires: origin health, 5xx ratio, /health. Empty: the alerts fire in the portal only."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.alert_action_group_id == "" || can(regex("(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft.Insights/actionGroups/[^/]+$", var.alert_action_group_id))
+    error_message = "alert_action_group_id must be empty or the resource ID of an action group (/subscriptions/.../resourceGroups/.../providers/Microsoft.Insights/actionGroups/NAME)."
+  }
+}

@@ -11,8 +11,14 @@ terraform {
     }
   }
 
-  # State is local by default (terraform/terraform.tfstate, gitignored). For a
-  # shared state, add a backend "azurerm" block here (see README.md, "State").
+  # State lives in Azure Storage, in an account and container of its own (never the
+  # release account): blob versioning and soft delete keep every earlier state, and
+  # Terraform locks it with a blob lease. The names are a partial configuration in
+  # terraform/backend.hcl, which `inv infra.plan` passes to `terraform init`; the
+  # account itself is made once by terraform/bootstrap/ (see README.md, "State").
+  backend "azurerm" {
+    use_azuread_auth = true
+  }
 }
 
 provider "azurerm" {
