@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,13 +50,26 @@ def release_file_names(
     ]
 
 
+_SUMS_LINE = re.compile(r"([0-9a-fA-F]{64})  ([A-Za-z0-9][A-Za-z0-9._+~-]*)", re.ASCII)
+MAX_SUMS_LINES = 1000
+
+
 def parse_sums(text: str) -> dict[str, str]:
+    """A ``SHA256SUMS`` body, strictly: ``<64 hex>  <file name>`` lines, each ending in a newline,
+    no duplicates; hashes returned in lower case. Anything else is a ValueError."""
+    if not text or not text.endswith("\n"):
+        raise ValueError("empty, or the last line does not end with a newline")
+    lines = text[:-1].split("\n")
+    if len(lines) > MAX_SUMS_LINES:
+        raise ValueError(f"more than {MAX_SUMS_LINES} lines")
     out: dict[str, str] = {}
-    for line in text.splitlines():
-        hexd, sep, name = line.partition("  ")
-        if not sep or len(hexd) != 64:
-            raise ValueError(f"malformed checksum line {line!r}")
-        out[name] = hexd
+    for line in lines:
+        m = _SUMS_LINE.fullmatch(line)
+        if not m:
+            raise ValueError(f"malformed checksum line {line[:80]!a}")
+        if m.group(2) in out:
+            raise ValueError(f"{m.group(2)} is listed twice")
+        out[m.group(2)] = m.group(1).lower()
     return out
 
 

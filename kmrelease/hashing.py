@@ -32,6 +32,11 @@ def digest_file(path: Path) -> FileDigest:
     return _MEMO[key]
 
 
+def hash_file(path: Path) -> FileDigest:
+    """SHA-256 and MD5 of what the file holds now (never from the memo)."""
+    return _digest(path)
+
+
 def _digest(path: Path) -> FileDigest:
     sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
     with path.open("rb") as fh:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .artifacts import Release, ReleaseFile, check_manifest, parse_sums, release_file_names
+from .contentcheck import check_content, expected_from_published
 from .destinations import Destination, ObjectInfo
 from .errors import KmError
 from .hashing import digest_bytes, digest_file
@@ -88,6 +90,31 @@ def should_promote(version: Version, current: Version | None, *, requested: bool
 
 
 def publish_release(
+    release: Release,
+    dest: Destination,
+    reporter: Reporter,
+    *,
+    force: bool = False,
+    promote: bool = False,
+    dry_run: bool = False,
+    scripts_dir: Path = SCRIPTS,
+) -> Outcome:
+    """Publish (and maybe make current) under the destination's publisher lock (none for a dry run)."""
+    with _lock(dest, f"release {release.version}", dry_run):
+        return _publish_release(
+            release, dest, reporter, force=force, promote=promote, dry_run=dry_run, scripts_dir=scripts_dir
+        )
+
+
+def _lock(dest: Destination, what: str, dry_run: bool) -> AbstractContextManager[None]:
+    """One publisher at a time on a destination (a dry run changes nothing and takes no lock)."""
+    if dry_run:
+        return nullcontext()
+    dest.check_writable()  # its message first: an unwritable destination cannot be locked either
+    return dest.publishing(what)
+
+
+def _publish_release(
     release: Release,
     dest: Destination,
     reporter: Reporter,
@@ -179,6 +206,8 @@ def publish_release(
             raise KmError(f"{key}: read back {info} does not match the local file ({f.digest.size} bytes)")
 
     # 4. install scripts, then latest/ and the version pointer
+    if do_promote:
+        _check_release_content(dest, release, reporter)
     outcome.changed_public |= publish_scripts(dest, scripts, reporter)
     if do_promote:
         files = {f.name: ObjectInfo(f.digest.size, f.digest.md5) for f in release.files}
@@ -188,6 +217,13 @@ def publish_release(
     else:
         reporter.info(why)
     return outcome
+
+
+def _check_release_content(dest: Destination, release: Release, reporter: Reporter) -> None:
+    """What goes into latest/ is what was built: every versioned file hashed against dist/."""
+    reporter.step(f"check the content of the versioned files of {release.version}")
+    expected = {f.name: f.digest.sha256 for f in release.files}
+    check_content(dest, release.version, expected, expected)
 
 
 class _Tee:
@@ -221,6 +257,7 @@ def make_current(
     v = str(version)
     changed = False
     reporter.step(f"make {v} current on {dest.label}")
+    before = dest.read_bytes(key_of(Kind.VERSION))  # the commit point is written only over this
     for name, info in files.items():
         dst = key_of(Kind.LATEST, file=name)
         if _same(dest.stat(dst), info.size, info.md5):
@@ -233,8 +270,8 @@ def make_current(
             raise KmError(f"{dst}: copy of {v} did not arrive intact; the version pointer was not moved")
     # the commit point
     pointer = f"{v}\n".encode()
-    if dest.read_bytes(key_of(Kind.VERSION)) != pointer:
-        dest.put_bytes(key_of(Kind.VERSION), pointer, headers_of(Kind.VERSION))
+    if before != pointer:
+        dest.replace_if(key_of(Kind.VERSION), pointer, headers_of(Kind.VERSION), before)
         changed = True
         reporter.info(f"{key_of(Kind.VERSION)} → {v}")
     health_raw = dest.read_bytes(key_of(Kind.HEALTH))
@@ -275,6 +312,18 @@ def promote_version(
     scripts_dir: Path = SCRIPTS,
 ) -> Outcome:
     """Make an already published version current (rollback or pre-release promotion)."""
+    with _lock(dest, f"promote {version}", dry_run):
+        return _promote_version(dest, version, reporter, dry_run=dry_run, scripts_dir=scripts_dir)
+
+
+def _promote_version(
+    dest: Destination,
+    version: Version,
+    reporter: Reporter,
+    *,
+    dry_run: bool = False,
+    scripts_dir: Path = SCRIPTS,
+) -> Outcome:
     v = str(version)
     folder = key_of(Kind.VERSIONED, version=v, file="")
     reporter.step(f"validate {folder} on {dest.label}")
@@ -305,6 +354,9 @@ def promote_version(
             files[name] = info
     if missing:
         raise KmError(f"{folder} on {dest.label} is incomplete ({', '.join(missing)}): not promoted")
+    sums_raw = dest.read_bytes(key_of(Kind.VERSIONED, version=v, file=SUMS)) or b""
+    reporter.step(f"check the content of {folder} against its {SUMS}")
+    check_content(dest, version, files, expected_from_published(version, sums_raw, raw, arts.values()))
     current = read_current(dest, reporter)
     outcome = Outcome(uploaded=[], skipped=names, current=str(current) if current else None)
     reporter.info(f"current version: {current or 'none'}")

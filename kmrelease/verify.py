@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 
 import requests
 
 from .artifacts import check_manifest, parse_sums
 from .errors import KmError
+from .httpbounds import BadRedirect, Limits, TooLarge, excerpt, open_bounded, read_capped
 from .layout import MANIFEST, SUMS, sha256_name
 from .ui import Reporter
 from .urlspace import ROUTES, Kind, key_of, public_path, resolve
-from .version import Version, parse_version
+from .version import ACCEPTED_FORM, Version, parse_version
 
 
 @dataclass
@@ -25,21 +27,31 @@ class Findings:
         self.problems.append(problem)
 
 
+# Caps on what a server may send: small text files, and a sane binary size.
+TEXT_CAP = 256 * 1024
+VERSION_CAP = 1024
+BINARY_CAP = 512 * 1024 * 1024
+
+
 class _Client:
-    def __init__(self, base_url: str, findings: Findings) -> None:
+    """GETs through :mod:`kmrelease.httpbounds`: a server that cannot be reached, stalls or
+    trickles stops the verification (``Unreachable``); an oversized body or a refused redirect
+    is a finding about that URL."""
+
+    def __init__(self, base_url: str, findings: Findings, limits: Limits) -> None:
         self.base = base_url.rstrip("/")
         self.findings = findings
+        self.limits = limits
         self.session = requests.Session()
 
     def get(self, path: str) -> requests.Response | None:
         """GET ``path``: checks the status and the headers the URL-space table requires."""
-        url = self.base + path
         try:
-            resp = self.session.get(url, stream=True, timeout=30)
-        except requests.ConnectionError:
-            raise KmError(f"cannot reach {url}: connection failed") from None
-        except requests.RequestException as exc:
-            raise KmError(f"cannot reach {url}: {type(exc).__name__}") from None
+            resp = open_bounded(self.session, self.base + path, self.limits)
+        except BadRedirect as exc:
+            self.findings.checked += 1
+            self.findings.add(f"{path}: {exc}")
+            return None
         self.findings.checked += 1
         if resp.status_code != 200:
             self.findings.add(f"{path}: HTTP {resp.status_code}")
@@ -50,12 +62,19 @@ class _Client:
             for header, want in resolved.headers.items():
                 got = resp.headers.get(header)
                 if got != want:
-                    self.findings.add(f"{path}: {header} is {got!r}, expected {want!r}")
+                    shown = "missing" if got is None else excerpt(got)
+                    self.findings.add(f"{path}: {header} is {shown}, expected {want!r}")
         return resp
 
-    def text(self, path: str) -> str | None:
+    def text(self, path: str, cap: int = TEXT_CAP) -> str | None:
         resp = self.get(path)
-        return None if resp is None else resp.content.decode("utf-8", "replace")
+        if resp is None:
+            return None
+        try:
+            return b"".join(read_capped(resp, cap, self.limits)).decode("utf-8", "replace")
+        except TooLarge:
+            self.findings.add(f"{path}: larger than {cap} bytes")
+            return None
 
     def digest(self, path: str) -> tuple[int, str] | None:
         resp = self.get(path)
@@ -63,13 +82,25 @@ class _Client:
             return None
         h, size = hashlib.sha256(), 0
         try:
-            for chunk in resp.iter_content(1 << 20):
+            for chunk in read_capped(resp, BINARY_CAP, self.limits):
                 h.update(chunk)
                 size += len(chunk)
-        except requests.RequestException as exc:
-            self.findings.add(f"{path}: download broke off: {type(exc).__name__}")
+        except TooLarge:
+            self.findings.add(f"{path}: larger than {BINARY_CAP} bytes")
             return None
         return size, h.hexdigest()
+
+
+def sha256_file_claim(text: str, name: str) -> str | None:
+    """The hash of a ``<file>.sha256`` body, strictly: one line ``<64 hex>  <name>`` (hex in any
+    case); None for anything else (another file's name, two lines, trailing junk)."""
+    m = _SIDE_LINE.fullmatch(text)
+    if not m or m.group(2) != name:
+        return None
+    return m.group(1).lower()
+
+
+_SIDE_LINE = re.compile(r"([0-9a-fA-F]{64})  ([A-Za-z0-9][A-Za-z0-9._-]*)\n?", re.ASCII)
 
 
 def _release_files(client: _Client, folder: str, version: Version, f: Findings) -> None:
@@ -81,13 +112,13 @@ def _release_files(client: _Client, folder: str, version: Version, f: Findings) 
     try:
         arts = check_manifest(json.loads(raw), version)
     except (ValueError, KmError) as exc:
-        f.add(f"{prefix}{MANIFEST}: {exc}")
+        f.add(f"{prefix}{MANIFEST}: {excerpt(str(exc), 120, quote=False)}")
         return
     sums_text = client.text(prefix + SUMS)
     try:
         sums = parse_sums(sums_text) if sums_text is not None else {}
     except ValueError as exc:
-        f.add(f"{prefix}{SUMS}: {exc}")
+        f.add(f"{prefix}{SUMS}: {excerpt(str(exc), 120, quote=False)}")
         sums = {}
     for a in arts:
         name = a["name"]
@@ -96,43 +127,54 @@ def _release_files(client: _Client, folder: str, version: Version, f: Findings) 
             continue
         size, hexd = got
         claims = [
-            ("manifest.json", f"{a['sha256']} ({a['size']} bytes)", a["sha256"] == hexd and a["size"] == size)
+            (
+                "manifest.json",
+                excerpt(f"{a['sha256']} ({a['size']} bytes)", 90, quote=False),
+                a["sha256"] == hexd and a["size"] == size,
+            )
         ]
         if sums:
             claims.append((SUMS, str(sums.get(name)), sums.get(name) == hexd))
         side = client.text(prefix + sha256_name(name))
         if side is not None:
-            claims.append((sha256_name(name), repr(side.strip()), side == f"{hexd}  {name}\n"))
+            claim = sha256_file_claim(side, name)
+            shown = claim if claim is not None else f"{excerpt(side)} (not one line '<sha256>  {name}')"
+            claims.append((sha256_name(name), shown, claim == hexd))
         wrong = [f"{source} says {value}" for source, value, ok in claims if not ok]
         if wrong:
             f.add(f"{prefix}{name}: sha256 {hexd} ({size} bytes), but {'; '.join(wrong)}")
 
 
-def verify(base_url: str, reporter: Reporter, *, version: str | None = None) -> Findings:
-    """Check /health, /version and every artifact's hash; raise with the list of problems."""
+def verify(
+    base_url: str, reporter: Reporter, *, version: str | None = None, limits: Limits | None = None
+) -> Findings:
+    """Check /health, /version and every artifact's hash; raise with the list of problems.
+
+    Every wait is bounded (:class:`~kmrelease.httpbounds.Limits`): a server that does not
+    answer, stalls or trickles ends the verification with one line, within a minute or so."""
     if not base_url.startswith(("http://", "https://")):
         raise KmError(f"base URL must start with http:// or https://, not {base_url!r}")
     wanted = parse_version(version) if version else None
     f = Findings()
-    client = _Client(base_url, f)
+    client = _Client(base_url, f, limits or Limits())
     reporter.step(f"verify {base_url}" + (f" for {wanted}" if wanted else ""))
     current: Version | None = None
-    version_text = client.text(public_path(key_of(Kind.VERSION)))
+    version_text = client.text(public_path(key_of(Kind.VERSION)), VERSION_CAP)
     if version_text is not None:
         try:
             current = parse_version(version_text.rstrip("\n"))
             if version_text != f"{current}\n":
-                f.add(f"/version: {version_text!r} should be exactly one line")
-        except KmError as exc:
-            f.add(f"/version: {exc}")
+                f.add(f"/version: {excerpt(version_text)} should be exactly one line")
+        except KmError:
+            f.add(f"/version: {excerpt(version_text)} is not a version ({ACCEPTED_FORM})")
     health_text = client.text(public_path(key_of(Kind.HEALTH)))
     if health_text is not None:
         try:
             health = json.loads(health_text)
             if health.get("status") != "ok":
-                f.add(f"/health: status is {health.get('status')!r}")
+                f.add(f"/health: status is {excerpt(str(health.get('status')))}")
             if current and health.get("version") != str(current):
-                f.add(f"/health: names {health.get('version')!r}, /version names {current}")
+                f.add(f"/health: names {excerpt(str(health.get('version')))}, /version names {current}")
             if not health.get("published_at"):
                 f.add("/health: no published_at")
         except (ValueError, AttributeError):

@@ -70,6 +70,7 @@ from ..errors import KmError
 from ..hashing import FileDigest
 from ..ui import Bar, Reporter
 from ..urlspace import CONTAINERS, Kind, public_path, resolve
+from . import azure_guard
 from .base import ObjectInfo
 
 CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
@@ -539,6 +540,32 @@ class AzureBlobDestination:
     def delete(self, key: str) -> None:
         with self._writing():
             self._delete(key)
+
+    def sha256(self, key: str) -> str | None:
+        h = hashlib.sha256()
+        with self._sdk(f"read {key}"):
+            try:
+                for chunk in self._blob(key).download_blob().chunks():
+                    h.update(chunk)
+            except ResourceNotFoundError:
+                return None
+        return h.hexdigest()
+
+    def replace_if(self, key: str, data: bytes, headers: dict[str, str], expected: bytes | None) -> None:
+        client = self._blob(key)
+        self._ensure_container(client.container_name)
+        md5 = hashlib.md5(data, usedforsecurity=False).digest()
+        with self._writing(), self._sdk(f"write {key}"):
+            azure_guard.replace_if(client, key, data, _settings(headers, md5), expected)
+
+    @contextmanager
+    def publishing(self, holder: str) -> Iterator[None]:
+        client = self._blob(azure_guard.LOCK_KEY)
+        self._ensure_container(client.container_name)
+        with self._sdk(f"lock {self.label}"):
+            lease = azure_guard.acquire(client, self.label, holder)
+        with azure_guard.holding(client, lease):
+            yield
 
     def _upload(
         self, key: str, path: Path, digest: FileDigest, headers: dict[str, str], *, overwrite: bool, bar: Bar

@@ -6,6 +6,7 @@ write is atomic at the key: a reader sees the old object or the whole new one.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -49,3 +50,15 @@ class Destination(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove an object (missing is fine)."""
+
+    def sha256(self, key: str) -> str | None:
+        """The SHA-256 (hex) of an object's content, read in full now (never a stored property);
+        None when it does not exist."""
+
+    def replace_if(self, key: str, data: bytes, headers: dict[str, str], expected: bytes | None) -> None:
+        """Write a small object only while it still holds ``expected`` (None: absent), atomically
+        (a conditional write); otherwise raise a KmError and write nothing."""
+
+    def publishing(self, holder: str) -> AbstractContextManager[None]:
+        """Hold this destination's one publisher lock for the block. When another publisher holds
+        it, raise a KmError naming that holder before anything is written."""

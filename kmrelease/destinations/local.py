@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import KmError
-from ..hashing import CHUNK, FileDigest, digest_file
+from ..hashing import CHUNK, FileDigest, digest_file, hash_file
 from ..ui import Bar
 from .base import ObjectInfo
+from .guard import busy, holder_line, moved
+
+LOCK_FILE = ".km-publish.lock"  # hidden: never listed, never routed by the edge
 
 
 class LocalSite:
@@ -108,6 +114,67 @@ class LocalSite:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def sha256(self, key: str) -> str | None:
+        path = self._path(key)
+        return hash_file(path).sha256 if path.is_file() else None
+
+    def replace_if(self, key: str, data: bytes, headers: dict[str, str], expected: bytes | None) -> None:
+        # Every writer of a site holds its publisher lock, so compare-then-replace is atomic here.
+        found = self.read_bytes(key)
+        if found != expected:
+            raise moved(key, found)
+        self.put_bytes(key, data, headers)
+
+    @contextmanager
+    def publishing(self, holder: str) -> Iterator[None]:
+        """``flock`` on ``<site>/.km-publish.lock``, which exists only while a publisher holds it (the
+        kernel releases the lock if that process dies)."""
+        fd = self._lock_fd()
+        try:
+            line = (holder_line(holder) + "\n").encode()
+            os.pwrite(fd, line, 0)
+            os.ftruncate(fd, len(line))
+            try:
+                yield
+            finally:
+                (self.root / LOCK_FILE).unlink(missing_ok=True)  # while still holding it
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _lock_fd(self) -> int:
+        """An open, locked lock file that is still the one at its path (a holder unlinks it on exit)."""
+        path = self.root / LOCK_FILE
+        for _ in range(50):
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise KmError(f"cannot lock {self.root}: {os.strerror(exc.errno or errno.EIO)}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _holder_of(fd)
+                os.close(fd)
+                raise busy(self.label, holder) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return fd
+            os.close(fd)  # locked a file its holder had just removed: take the new one
+        raise busy(self.label, b"")
+
+
+def _holder_of(fd: int) -> bytes:
+    """The holder line of a held lock; it is written just after the lock is taken: wait a little."""
+    for _ in range(20):
+        line = os.pread(fd, 512, 0)
+        if line.endswith(b"\n"):
+            return line
+        time.sleep(0.025)
+    return b""
 
 
 def _copy_into(source: Path, out: BinaryIO) -> None:
