@@ -32,16 +32,17 @@ from .conftest import MARK, Box, marked, progress
 from .test_km import INIT, REPLY, SERVER
 
 OLD, NEW, TAMPERED = "v1.0.0", "v1.1.0", "v1.2.0"
+TRUNCATED, WRONG_CPU = "v1.3.0", "v1.4.0"  # signed, checksums consistent, binaries that cannot run
 ASSET = "km-linux-amd64"
 
 
-def _build_km(out: Path, version: str, trusted: str) -> bytes:
+def _build_km(out: Path, version: str, trusted: str, arch: str = "amd64") -> bytes:
     go = find_go()
     ldflags = (
         f"-s -w -buildid= -X main.Version={version} -X main.Commit=e2e "
         f"-X main.Date=2026-01-01T00:00:00Z -X main.TrustedKeys={trusted}"
     )
-    env = {**os.environ, "CGO_ENABLED": "0", "GOOS": "linux", "GOARCH": "amd64", "GOTOOLCHAIN": "local"}
+    env = {**os.environ, "CGO_ENABLED": "0", "GOOS": "linux", "GOARCH": arch, "GOTOOLCHAIN": "local"}
     cmd = [str(go.go), "build", "-trimpath", "-ldflags", ldflags, "-o", str(out), "./cmd/km"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
@@ -51,7 +52,8 @@ def _build_km(out: Path, version: str, trusted: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def signed_cdn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """v1.0.0, a v1.2.0 whose signature was tampered with, and v1.1.0 (current)."""
+    """v1.0.0, v1.2.0 whose signature was tampered with, v1.3.0 (a truncated binary) and
+    v1.4.0 (an arm64 binary as km-linux-amd64), both signed, and v1.1.0 (current)."""
     work = tmp_path_factory.mktemp("signed")
     key = new_key(work / "release.pem")
     signer = KeyFileSigner(work / "release.pem")
@@ -59,8 +61,10 @@ def signed_cdn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     site = work / "site"
     binaries = {v: _build_km(work / f"km-{v}", v, trusted) for v in (OLD, NEW)}
     binaries[TAMPERED] = binaries[NEW]  # never downloaded: the signature is refused first
-    for v in (OLD, TAMPERED, NEW):
-        build_site(site, v, {ASSET: binaries[v]}, current=v != TAMPERED)
+    binaries[TRUNCATED] = binaries[NEW][: len(binaries[NEW]) // 2]
+    binaries[WRONG_CPU] = _build_km(work / f"km-{WRONG_CPU}", WRONG_CPU, trusted, arch="arm64")
+    for v in (OLD, TAMPERED, TRUNCATED, WRONG_CPU, NEW):
+        build_site(site, v, {ASSET: binaries[v]}, current=v in (OLD, NEW))
         release_dir = site_file(site, v, "SHA256SUMS").parent
         sign_release(release_dir, v, signer, Reporter(quiet=True))
         if v == TAMPERED:
@@ -68,7 +72,7 @@ def signed_cdn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             data[-1] ^= 0x01
             (release_dir / P256).write_bytes(bytes(data))
     with CdnServer(site) as cdn:
-        progress(f"signed site of {OLD}, {TAMPERED} (tampered), {NEW}: {cdn.url}")
+        progress(f"signed site of {OLD}, {TAMPERED} (tampered), {TRUNCATED}, {WRONG_CPU}, {NEW}: {cdn.url}")
         yield cdn.url
 
 
@@ -84,11 +88,18 @@ curl -fsS -o /usr/local/bin/km "$KM_BASE_URL/releases/{OLD}/{ASSET}" && chmod +x
 
 
 def test_km_update_refuses_tampered_then_updates_debian12(signed_box: Box) -> None:
+    """A tampered signature, a truncated binary and one for another CPU: exit 3, km unchanged."""
     script = f"""{INSTALL_OLD}
 before=$(sha256sum /usr/local/bin/km | cut -d' ' -f1)
 km update --version {TAMPERED} 2>/tmp/err; echo "{MARK}tampered=$?"
 echo "{MARK}tampered_err=$(tail -n 1 /tmp/err)"
 echo "{MARK}unchanged=$(sha256sum /usr/local/bin/km | cut -d' ' -f1 | grep -qx "$before" && echo yes)"
+for v in {TRUNCATED} {WRONG_CPU}; do
+  km update --version $v 2>/tmp/err; echo "{MARK}$v=$?"
+  echo "{MARK}$v-err=$(tail -n 1 /tmp/err)"
+  echo "{MARK}$v-unchanged=$(sha256sum /usr/local/bin/km | cut -d' ' -f1 | grep -qx "$before" && echo yes)"
+  echo "{MARK}$v-listing=$(ls -A /usr/local/bin | tr '\n' ' ')"
+done
 km update; echo "{MARK}update=$?"
 echo "{MARK}after=$(km --version)"
 echo "{MARK}listing=$(ls -A /usr/local/bin | tr '\\n' ' ')"
@@ -101,6 +112,12 @@ echo "{MARK}listing=$(ls -A /usr/local/bin | tr '\\n' ' ')"
         "the 1 release keys this km trusts; this is a red flag, not an outage: km was not changed"
     ), res.describe()
     assert marked(res, "unchanged") == "yes", res.describe()
+    for v in (TRUNCATED, WRONG_CPU):  # run before replace (issue 13)
+        assert marked(res, v) == "3", res.describe()
+        refusal = f"km update: the downloaded km {v} does not work here ("
+        assert marked(res, f"{v}-err").startswith(refusal), res.describe()
+        assert marked(res, f"{v}-unchanged") == "yes", res.describe()
+        assert marked(res, f"{v}-listing") == "km", res.describe()
     assert marked(res, "update") == "0", res.describe()
     assert marked(res, "after") == f"km {NEW} (e2e, 2026-01-01T00:00:00Z, linux/amd64)", res.describe()
     assert marked(res, "listing") == "km", res.describe()
