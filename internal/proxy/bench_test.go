@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -106,7 +107,8 @@ func pump(tb testing.TB, data []byte, w io.WriteCloser, r io.Reader, echo bool) 
 }
 
 // direct: the client's pipes are the server's own stdin and stdout.
-func runDirect(tb testing.TB, server string, data []byte) time.Duration {
+func runDirect(tb testing.TB, server string, data []byte) (time.Duration, time.Duration) {
+	cpu0 := cpuTime()
 	exe, env := fixtureCommand(server)
 	cmd := exec.Command(exe)
 	cmd.Env = env
@@ -126,11 +128,12 @@ func runDirect(tb testing.TB, server string, data []byte) time.Duration {
 	if err := cmd.Wait(); err != nil {
 		tb.Fatal(err)
 	}
-	return time.Since(t0)
+	return time.Since(t0), cpuTime() - cpu0
 }
 
 // proxied: the same server behind km's proxy, logging every message to a file.
-func runProxied(tb testing.TB, server string, data []byte, logPath string) time.Duration {
+func runProxied(tb testing.TB, server string, data []byte, logPath string) (time.Duration, time.Duration) {
+	cpu0 := cpuTime()
 	exe, env := fixtureCommand(server)
 	inR, inW, _ := os.Pipe()
 	outR, outW, _ := os.Pipe()
@@ -156,7 +159,27 @@ func runProxied(tb testing.TB, server string, data []byte, logPath string) time.
 	}
 	d := time.Since(t0)
 	outR.Close()
-	return d
+	return d, cpuTime() - cpu0
+}
+
+// unlogged is the share of the traffic that a log records in gaps (bytes
+// relayed while the log side had fallen behind).
+func unlogged(tb testing.TB, logPath string, total int) float64 {
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var gap int
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if bytes.Contains(l, []byte(gapNote)) {
+			var r struct{ Bytes int }
+			if err := json.Unmarshal(l, &r); err != nil {
+				tb.Fatal(err)
+			}
+			gap += r.Bytes
+		}
+	}
+	return float64(gap) / float64(2*total) // both directions
 }
 
 // BenchmarkProxyThroughput sends 100 MB of JSON-RPC messages to a server
@@ -185,20 +208,30 @@ func BenchmarkProxyThroughput(b *testing.B) {
 				data := benchMessages(100<<20, sz.min, sz.max, server == "mcp")
 				logPath := filepath.Join(b.TempDir(), "km.jsonl")
 				runDirect(b, server, data[:bytes.IndexByte(data, '\n')+1]) // warm up
-				var direct, proxied time.Duration
+				var direct, proxied, directCPU, proxiedCPU time.Duration
+				var gaps float64
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					direct += runDirect(b, server, data)
-					proxied += runProxied(b, server, data, logPath)
+					d, c := runDirect(b, server, data)
+					direct, directCPU = direct+d, directCPU+c
+					d, c = runProxied(b, server, data, logPath)
+					proxied, proxiedCPU = proxied+d, proxiedCPU+c
+					gaps += unlogged(b, logPath, len(data))
 				}
 				b.StopTimer()
 				mb := float64(len(data)) * float64(b.N) / 1e6
 				ratio := direct.Seconds() / proxied.Seconds()
+				// CPU of everything (client, km, server) per MB relayed; the
+				// proxy's own cost is the difference.
+				dcpu := float64(directCPU.Microseconds()) / 1e3 / mb
+				pcpu := float64(proxiedCPU.Microseconds()) / 1e3 / mb
 				b.ReportMetric(mb/direct.Seconds(), "direct-MB/s")
 				b.ReportMetric(mb/proxied.Seconds(), "proxy-MB/s")
 				b.ReportMetric(ratio, "ratio")
-				b.Logf("server=%s %s: %.0f MB of messages, direct %.0f MB/s, proxied %.0f MB/s, ratio %.3f (goal >= 0.9)",
-					server, sz.name, mb/float64(b.N), mb/direct.Seconds(), mb/proxied.Seconds(), ratio)
+				b.ReportMetric(pcpu-dcpu, "proxy-cpu-ms/MB")
+				b.ReportMetric(100*gaps/float64(b.N), "unlogged-%")
+				b.Logf("server=%s %s: %.0f MB of messages, direct %.0f MB/s, proxied %.0f MB/s, ratio %.3f (goal >= 0.9); CPU ms/MB direct %.2f, proxied %.2f (km: %.2f); unlogged %.2f%%",
+					server, sz.name, mb/float64(b.N), mb/direct.Seconds(), mb/proxied.Seconds(), ratio, dcpu, pcpu, pcpu-dcpu, 100*gaps/float64(b.N))
 			})
 		}
 	}

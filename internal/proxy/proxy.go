@@ -4,13 +4,16 @@
 // line in a log.
 //
 // The bytes are relayed as they arrive, never held back until a line is
-// complete; a copy of each chunk goes to a separate goroutine per direction
-// that cuts lines and classifies them, so neither a 10 MB message nor a slow
-// log can truncate or deadlock the traffic.
+// complete, and never wait for the log. On Linux they go from pipe to pipe
+// with splice(2), untouched by km, and tee(2) hands a copy to the log side
+// (relay_linux.go); elsewhere, or when a descriptor cannot splice, a read and
+// write loop offers a copy of each chunk (relay.go). The log side of each
+// direction spools that copy (bounded), cuts it into lines and classifies
+// them in its own goroutine (tap.go); when it falls behind, the relay keeps
+// going and the bytes it could not copy are logged as a gap.
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,8 +32,7 @@ const (
 )
 
 const (
-	chunkSize = 64 << 10
-	chunks    = 16 // per direction: how far the log may lag behind the traffic
+	chunkSize = 64 << 10 // of the portable route
 	// A line longer than this is relayed and counted but not kept whole in
 	// memory for inspection.
 	maxInspect = 256 << 20
@@ -133,21 +135,16 @@ func Run(ctx context.Context, o Options) (int, error) {
 	outW.Close()
 
 	var lg *logger
+	var inTap, outTap *tap
 	if o.Log != nil {
 		lg = newLogger(o.Log, o.Warn, o.Now)
+		inTap, outTap = newTaps(lg)
 	}
 
-	inDone := make(chan struct{})
-	go func() {
-		defer close(inDone)
-		relay(o.Stdin, inW, lg, ToServer)
-		inW.Close() // EOF for the child
-	}()
-	outDone := make(chan struct{})
-	go func() {
-		defer close(outDone)
-		relay(outR, o.Stdout, lg, ToClient)
-	}()
+	// Closing inW unblocks a write into a dead child; the deadline, a read
+	// of a child's stdout held open by a grandchild.
+	in := startDirection(o.Stdin, inW, inTap, func() { inW.Close() }, func() { inW.Close() })
+	out := startDirection(outR, o.Stdout, outTap, func() { outR.SetReadDeadline(time.Now()) }, func() {})
 
 	exited := make(chan struct{})
 	go forwardSignals(cmd.Process, o.Signals, exited)
@@ -161,21 +158,16 @@ func Run(ctx context.Context, o Options) (int, error) {
 	waitErr := cmd.Wait()
 	close(exited)
 
-	select {
-	case <-outDone:
-	case <-time.After(drainGrace):
-		outR.SetReadDeadline(time.Now())
-		<-outDone
-	}
+	out.waitOrStop(drainGrace, true)
 	outR.Close()
-	// Unblock a write into the dead child; a read of our stdin may stay
-	// blocked, which only matters to the log of what came after the exit.
-	inW.Close()
-	select {
-	case <-inDone:
-	case <-time.After(100 * time.Millisecond):
-	}
+	// A read of our stdin may stay blocked (portable route), which only
+	// matters to the log of what came after the exit.
+	inDone := in.waitOrStop(0, false)
 	if lg != nil {
+		<-outTap.done
+		if inDone {
+			<-inTap.done
+		}
 		lg.close()
 	}
 	return exitCode(cmd.ProcessState, waitErr), nil
@@ -218,156 +210,4 @@ func forwardSignals(p *os.Process, sigs <-chan os.Signal, exited <-chan struct{}
 			return
 		}
 	}
-}
-
-// relay copies src to dst chunk by chunk; with a logger, each chunk is also
-// handed to the line cutter of its direction after it has been written.
-func relay(src io.Reader, dst io.Writer, lg *logger, dir string) {
-	if lg == nil {
-		buf := make([]byte, chunkSize)
-		io.CopyBuffer(onlyWriter{dst}, onlyReader{src}, buf)
-		return
-	}
-	free := make(chan []byte, chunks)
-	for i := 0; i < chunks; i++ {
-		free <- make([]byte, chunkSize)
-	}
-	full := make(chan []byte, chunks)
-	cutDone := make(chan struct{})
-	go func() {
-		defer close(cutDone)
-		c := cutter{lg: lg, dir: dir}
-		for b := range full {
-			c.write(b)
-			free <- b[:cap(b)]
-		}
-		c.flush()
-	}()
-	defer func() {
-		close(full)
-		<-cutDone
-	}()
-	for {
-		buf := <-free
-		n, rerr := src.Read(buf)
-		if n > 0 {
-			_, werr := dst.Write(buf[:n])
-			full <- buf[:n]
-			if werr != nil {
-				return
-			}
-		} else {
-			free <- buf
-		}
-		if rerr != nil {
-			return
-		}
-	}
-}
-
-// onlyWriter and onlyReader hide ReadFrom/WriteTo so io.CopyBuffer really
-// uses the buffer (the same path with and without a log).
-type onlyWriter struct{ io.Writer }
-type onlyReader struct{ io.Reader }
-
-// cutter cuts one direction's byte stream into lines and classifies them.
-// A line that ends in the chunk it started in is classified in place; one
-// that spans chunks is classified as it arrives, by a stream, and never kept.
-// The records of one chunk go to the logger together, stamped with the time
-// the chunk was relayed.
-type cutter struct {
-	lg       *logger
-	dir      string
-	st       stream // the incomplete line so far
-	size     int    // its size
-	last     byte   // its last byte
-	overflow bool   // longer than maxInspect
-	msgs     []Message
-	recs     []record
-	now      time.Time
-}
-
-func (c *cutter) write(b []byte) {
-	c.now = c.lg.now()
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			c.keep(b)
-			break
-		}
-		if c.size == 0 {
-			c.emit(b[:i]) // the whole line is in this chunk
-		} else {
-			c.keep(b[:i])
-			c.finish()
-		}
-		b = b[i+1:]
-	}
-	c.send()
-}
-
-func (c *cutter) send() {
-	if len(c.recs) > 0 {
-		n := len(c.recs)
-		c.lg.send(c.recs)
-		c.recs = make([]record, 0, n) // the logger owns the sent slice
-	}
-}
-
-func (c *cutter) keep(b []byte) {
-	if len(b) == 0 {
-		return
-	}
-	if c.size == 0 {
-		c.st.reset()
-	}
-	c.size += len(b)
-	c.last = b[len(b)-1]
-	if c.overflow || c.size > maxInspect {
-		c.overflow = true
-		return
-	}
-	c.st.feed(b)
-}
-
-// finish logs the line kept so far.
-func (c *cutter) finish() {
-	if c.overflow {
-		c.add(Message{Kind: KindInvalid, Bytes: c.size}, "too large to inspect")
-	} else {
-		size := c.size
-		if c.last == '\r' {
-			size--
-		}
-		c.msgs = c.st.finish(size, c.msgs[:0])
-		for _, m := range c.msgs {
-			c.add(m, "")
-		}
-	}
-	c.size, c.overflow = 0, false
-}
-
-// flush logs an unterminated last line (a child that died mid-message).
-func (c *cutter) flush() {
-	if c.size > 0 {
-		c.now = c.lg.now()
-		c.finish()
-	}
-	c.send()
-}
-
-func (c *cutter) emit(line []byte) {
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	c.msgs = Classify(line, c.msgs[:0])
-	for _, m := range c.msgs {
-		c.add(m, "")
-	}
-}
-
-// add records m, copying what it keeps (m.ID aliases a reused buffer).
-func (c *cutter) add(m Message, note string) {
-	c.recs = append(c.recs, record{time: c.now, dir: c.dir, kind: m.Kind, method: m.Method,
-		id: string(m.ID), bytes: m.Bytes, note: note})
 }
