@@ -12,12 +12,14 @@ the job.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import weakref
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .artifacts import Release, ReleaseFile, check_manifest, parse_sums, release_file_names
 from .contentcheck import check_content, expected_from_published
@@ -100,18 +102,29 @@ def publish_release(
     scripts_dir: Path = SCRIPTS,
 ) -> Outcome:
     """Publish (and maybe make current) under the destination's publisher lock (none for a dry run)."""
-    with _lock(dest, f"release {release.version}", dry_run):
+    with publisher_lock(dest, f"release {release.version}", dry_run):
         return _publish_release(
             release, dest, reporter, force=force, promote=promote, dry_run=dry_run, scripts_dir=scripts_dir
         )
 
 
-def _lock(dest: Destination, what: str, dry_run: bool) -> AbstractContextManager[None]:
-    """One publisher at a time on a destination (a dry run changes nothing and takes no lock)."""
-    if dry_run:
-        return nullcontext()
+_HELD: weakref.WeakSet[Any] = weakref.WeakSet()  # destinations whose lock this process holds
+
+
+@contextmanager
+def publisher_lock(dest: Destination, what: str, dry_run: bool = False) -> Iterator[None]:
+    """One publisher at a time on a destination, from validation through verification; taken once
+    (a caller already holding it for ``dest`` keeps it). A dry run changes nothing and takes none."""
+    if dry_run or dest in _HELD:
+        yield
+        return
     dest.check_writable()  # its message first: an unwritable destination cannot be locked either
-    return dest.publishing(what)
+    with dest.publishing(what):
+        _HELD.add(dest)
+        try:
+            yield
+        finally:
+            _HELD.discard(dest)
 
 
 def _publish_release(
@@ -312,7 +325,7 @@ def promote_version(
     scripts_dir: Path = SCRIPTS,
 ) -> Outcome:
     """Make an already published version current (rollback or pre-release promotion)."""
-    with _lock(dest, f"promote {version}", dry_run):
+    with publisher_lock(dest, f"promote {version}", dry_run):
         return _promote_version(dest, version, reporter, dry_run=dry_run, scripts_dir=scripts_dir)
 
 

@@ -16,7 +16,7 @@ from .errors import KmError
 from .extras import needs_extra
 from .layout import dist_dir, site_dir
 from .matrix import TARGETS
-from .publish import Outcome, promote_version, publish_release, script_paths
+from .publish import Outcome, promote_version, publish_release, publisher_lock, script_paths
 from .serve import SiteBackend, running
 from .sign.release import plan_signing, sign_stage
 from .ui import Reporter
@@ -148,10 +148,15 @@ def release(req: ReleaseRequest, reporter: Reporter) -> Outcome:
     write_checksums(dist, reporter, dry_run=req.dry_run)
     sign_stage(signing, dist, dest, req, reporter)
     rel = load_release(dist, req.version, require_signatures=signing.signer is not None and not req.dry_run)
-    outcome = publish_release(rel, dest, reporter, force=req.force, promote=req.promote, dry_run=req.dry_run)
-    if req.dry_run:
-        return outcome
-    after_publish(outcome, dest, req.dest, config, reporter, skip_purge=req.skip_purge, version=req.version)
+    with publisher_lock(dest, f"release {req.version}", req.dry_run):  # through verification
+        outcome = publish_release(
+            rel, dest, reporter, force=req.force, promote=req.promote, dry_run=req.dry_run
+        )
+        if req.dry_run:
+            return outcome
+        after_publish(
+            outcome, dest, req.dest, config, reporter, skip_purge=req.skip_purge, version=req.version
+        )
     if req.dest == "azure":
         publish_to_github(rel, config, reporter, latest=outcome.promoted)
     moved = f"{req.version} is current" if outcome.promoted else f"current stays {outcome.current or 'unset'}"
@@ -167,9 +172,10 @@ def promote(
 ) -> Outcome:
     config = load_config()
     dest = open_destination(dest_name, site, config, reporter)
-    outcome = promote_version(dest, version, reporter, dry_run=dry_run)
-    if dry_run:
-        return outcome
-    after_publish(outcome, dest, dest_name, config, reporter, skip_purge=skip_purge, version=version)
+    with publisher_lock(dest, f"promote {version}", dry_run):  # through verification
+        outcome = promote_version(dest, version, reporter, dry_run=dry_run)
+        if dry_run:
+            return outcome
+        after_publish(outcome, dest, dest_name, config, reporter, skip_purge=skip_purge, version=version)
     reporter.step(f"{version} is current on {dest.label}")
     return outcome
