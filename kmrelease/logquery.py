@@ -62,14 +62,15 @@ def _number(value: Any, kind: type[int] | type[float]) -> Any:
     return kind(value) if value not in (None, "") else kind(0)
 
 
-def record_of_row(row: dict[str, Any]) -> tuple[float, Record]:
-    """A result row (named as :data:`COLUMNS`): its epoch time and its record."""
+def record_of_row(row: dict[str, Any]) -> Record:
+    """A result row (named as :data:`COLUMNS`) as a record."""
     t = row["time"]
     if isinstance(t, str):
         t = datetime.fromisoformat(t)
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
-    return t.timestamp(), Record(
+    return Record(
+        t.astimezone(UTC),
         str(row["method"] or ""),
         str(row["uri"] or "/"),
         _number(row["status"], int),
@@ -130,7 +131,7 @@ def _slices(window: Window) -> Iterator[tuple[datetime, datetime]]:
 
 def _query(
     client: Any, workspace: str, start: datetime, end: datetime, salt: str, **options: Any
-) -> Iterator[tuple[float, Record]]:
+) -> Iterator[list[Record]]:
     from azure.monitor.query import LogsQueryStatus
 
     result = client.query_workspace(
@@ -151,9 +152,11 @@ def _query(
         index = [names.index(c) for c in COLUMNS] if all(c in names for c in COLUMNS) else None
         if index is None:
             raise KmError(f"Log Analytics returned unexpected columns {names}: expected {', '.join(COLUMNS)}")
+        block = []
         for row in table.rows:
             values = list(row)
-            yield record_of_row({c: values[i] for c, i in zip(COLUMNS, index, strict=True)})
+            block.append(record_of_row({c: values[i] for c, i in zip(COLUMNS, index, strict=True)}))
+        yield block
 
 
 def read_azure(
@@ -162,7 +165,7 @@ def read_azure(
     *,
     credential: TokenCredential | None = None,
     endpoint: str | None = None,
-) -> Iterator[tuple[float, Record]]:
+) -> Iterator[list[Record]]:
     """Front Door's access-log records of the window, slice by slice, in time order."""
     workspace = workspace or os.environ.get("KM_LOG_ANALYTICS_WORKSPACE", "")
     if not workspace:

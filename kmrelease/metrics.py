@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import math
 import re
-from array import array
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple, Protocol
 
@@ -41,6 +41,8 @@ from .urlspace import Kind, resolve
 
 REPEAT_WINDOW = 60.0  # seconds: the same client's same file again is not a new download
 INSTALL_WINDOW = 600.0  # seconds: an install completes with a binary download within this
+PRUNE_EVERY = 3600.0  # seconds of log time between forgetting expired per-client state
+PRUNE_SIZE = 200_000  # ... or as soon as this many (client, file) pairs are held
 HIT_STATUSES = frozenset({"HIT", "REMOTE_HIT", "PARTIAL_HIT"})
 MISS_STATUSES = frozenset({"MISS"})
 MAX_FAILING_PATHS = 10_000  # distinct failing paths tracked; the rest count as OTHER_PATHS
@@ -54,6 +56,8 @@ _PLATFORM = {t.filename.split("-", 1)[1]: t for t in TARGETS}  # "linux-amd64" -
 class Fields(Protocol):
     """What the aggregation reads of one request (a :class:`Record` or a :class:`LogLine`)."""
 
+    @property
+    def time(self) -> datetime: ...
     @property
     def method(self) -> str: ...
     @property
@@ -77,6 +81,7 @@ class Fields(Protocol):
 class Record(NamedTuple):
     """One request from a source other than the local log."""
 
+    time: datetime  # aware (UTC)
     method: str
     uri: str  # as logged: full URL or path, query included
     status: int
@@ -151,6 +156,11 @@ class _Class(NamedTuple):
 
 
 _OTHER = _Class("other")
+_BYTES = attrgetter("bytes")
+_TTFB = attrgetter("ttfb")
+_COUNTRY = attrgetter("country")
+_CACHE = attrgetter("cache")
+_TIME = attrgetter("time")
 
 
 def classify(path: str, binary: str = "km") -> _Class:
@@ -186,12 +196,11 @@ class Aggregator:
         self.agent_prefix = binary + "/"
         self.requests = 0
         self.bytes = 0
-        self.ttfb_ms: array[float] = array("d")
-        self.countries: dict[str, int] = {}
-        self.caches: dict[str, int] = {}  # cacheStatus -> requests
+        self.ttfb_s: Counter[float] = Counter()  # seconds -> requests (few distinct values)
+        self.countries: Counter[str] = Counter()
+        self.caches: Counter[str] = Counter()  # cacheStatus -> requests
         self.failures: Counter[tuple[str, int]] = Counter()
-        self.downloads: Counter[tuple[str, str, str]] = Counter()
-        self.per_day: Counter[tuple[int, str, str]] = Counter()  # (day since the epoch, os, arch)
+        self._served: Counter[tuple[int, _Class]] = Counter()  # (day since the epoch, binary) -> downloads
         self.update_checks = 0
         self.started = 0
         self.completed = 0
@@ -200,33 +209,59 @@ class Aggregator:
         self._pending: dict[str, deque[float]] = {}
         self._pruned = 0.0
 
-    def feed(self, records: Iterable[tuple[float, Fields]]) -> Aggregator:
-        """Count ``(epoch time, fields)`` pairs; the loop every request takes is kept lean."""
-        countries, caches, classes = self.countries, self.caches, self._classes
-        ttfb = self.ttfb_ms.append
-        n = nbytes = 0
-        for t, r in records:
-            n += 1
-            nbytes += r.bytes
-            ttfb(r.ttfb * 1000.0)
-            c = r.country
-            countries[c] = countries.get(c, 0) + 1
-            c = r.cache
-            caches[c] = caches.get(c, 0) + 1
+    def feed(self, blocks: Iterable[Sequence[Fields]]) -> Aggregator:
+        """Count blocks of requests (in time order): what every request adds is summed a block
+        at a time by C loops (``sum``, ``Counter.update``, ``array.extend``); only failures and
+        successful GETs of binaries, install scripts and ``/version`` take the Python path."""
+        for block in blocks:
+            self.requests += len(block)
+            self.bytes += sum(map(_BYTES, block))
+            self.ttfb_s.update(map(_TTFB, block))
+            self.countries.update(map(_COUNTRY, block))
+            self.caches.update(map(_CACHE, block))
+            self._count(block)
+        return self
+
+    def _count(self, block: Sequence[Fields]) -> None:
+        """The counting rules, for the requests of a block that they concern (one loop: hot)."""
+        classes, last_get, pending, served = self._classes, self._last_get, self._pending, self._served
+        repeat, prune_at, agent = REPEAT_WINDOW, self._pruned + PRUNE_EVERY, self.agent_prefix
+        for r in block:
             status = r.status
             if status >= 400:
                 self._failure(path_of(r.uri), status)
-            elif (status == 200 or status == 206) and r.method == "GET":
-                found = classes.get(r.uri) or self._classify(r.uri)
-                if found[0].kind != "other":
-                    self._count(t, r, *found)
-        self.requests += n
-        self.bytes += nbytes
-        return self
+                continue
+            if (status != 200 and status != 206) or r.method != "GET":
+                continue
+            cls, path = classes.get(r.uri) or self._classify(r.uri)
+            kind = cls.kind
+            if kind == "other":
+                continue
+            t = r.time.timestamp()
+            if kind == "binary":
+                key = (r.client, path)
+                last = last_get.get(key, -repeat)
+                last_get[key] = t
+                if t - last >= repeat:  # not a repeat within a minute
+                    served[(int(t // 86400), cls)] += 1
+                    if r.client in pending:
+                        self._complete(pending[r.client], t)
+            elif kind == "install":
+                self.started += 1
+                pending.setdefault(r.client, deque()).append(t)
+            elif r.agent.startswith(agent):  # kind == "version"
+                self.update_checks += 1
+            if t > prune_at or len(last_get) > PRUNE_SIZE:
+                self._prune(t)
+                prune_at = t + PRUNE_EVERY
 
-    def add(self, t: float, r: Fields) -> None:
-        """One request: ``t`` its epoch time, ``r`` its fields."""
-        self.feed(((t, r),))
+    def _complete(self, starts: deque[float], t: float) -> None:
+        """A download at ``t`` completes the client's oldest install started within ten minutes."""
+        while starts and t - starts[0] > INSTALL_WINDOW:
+            starts.popleft()
+        if starts:
+            starts.popleft()
+            self.completed += 1
 
     def _classify(self, uri: str) -> tuple[_Class, str]:
         if len(self._classes) > 4096:
@@ -235,49 +270,28 @@ class Aggregator:
         found = self._classes[uri] = (classify(path, self.binary), path)
         return found
 
-    def _count(self, t: float, r: Fields, cls: _Class, path: str) -> None:
-        """A successful GET of a binary, an install script or /version."""
-        kind = cls.kind
-        if kind == "binary":
-            self._download(t, r.client, cls, path)
-        elif kind == "install":
-            self.started += 1
-            self._pending.setdefault(r.client, deque()).append(t)
-        elif kind == "version" and r.agent.startswith(self.agent_prefix):
-            self.update_checks += 1
-        if t - self._pruned > 2 * REPEAT_WINDOW:
-            self._prune(t)
-
     def _failure(self, path: str, status: int) -> None:
         key = (path, status)
         if key not in self.failures and len(self.failures) >= MAX_FAILING_PATHS:
             key = (OTHER_PATHS, status)
         self.failures[key] += 1
 
-    def _download(self, t: float, client: str, cls: _Class, path: str) -> None:
-        key = (client, path)
-        last = self._last_get.get(key)
-        self._last_get[key] = t
-        if last is not None and t - last < REPEAT_WINDOW:
-            return
-        self.downloads[(cls.version, cls.os, cls.arch)] += 1
-        self.per_day[(int(t // 86400), cls.os, cls.arch)] += 1
-        pending = self._pending.get(client)
-        while pending and t - pending[0] > INSTALL_WINDOW:
-            pending.popleft()
-        if pending:
-            pending.popleft()
-            self.completed += 1
-
     def _prune(self, now: float) -> None:
+        """Forget what no later request can match (in place: :meth:`_count` holds the dicts)."""
         self._pruned = now
-        self._last_get = {k: t for k, t in self._last_get.items() if now - t < REPEAT_WINDOW}
+        for key in [k for k, t in self._last_get.items() if now - t >= REPEAT_WINDOW]:
+            del self._last_get[key]
         for client in [c for c, q in self._pending.items() if not q or now - q[-1] > INSTALL_WINDOW]:
             del self._pending[client]
 
     def report(self, window: Window) -> dict[str, Any]:
         """The stable JSON shape of SPEC §15 (plus ``requests`` and ``downloads_per_day``)."""
         failures = sorted(self.failures.items(), key=lambda kv: (-kv[1], kv[0][0], kv[0][1]))
+        downloads: Counter[tuple[str, str, str]] = Counter()
+        per_day: Counter[tuple[int, str, str]] = Counter()
+        for (day, cls), n in self._served.items():
+            downloads[(cls.version, cls.os, cls.arch)] += n
+            per_day[(day, cls.os, cls.arch)] += n
         countries: Counter[str] = Counter()
         for c, n in self.countries.items():
             countries[c or UNKNOWN_COUNTRY] += n
@@ -286,8 +300,7 @@ class Aggregator:
         return {
             "window": {"since": fmt_time(window.since), "until": fmt_time(window.until)},
             "downloads": [
-                {"version": v, "os": o, "arch": a, "count": n}
-                for (v, o, a), n in sorted(self.downloads.items())
+                {"version": v, "os": o, "arch": a, "count": n} for (v, o, a), n in sorted(downloads.items())
             ],
             "installs": {"started": self.started, "completed": self.completed},
             "update_checks": self.update_checks,
@@ -298,11 +311,10 @@ class Aggregator:
             ],
             "cache_hit_ratio": round(hits / lookups, 4) if lookups else 0.0,
             "bytes": self.bytes,
-            "ttfb_ms": percentiles(self.ttfb_ms),
+            "ttfb_ms": percentiles(self.ttfb_s),
             "requests": self.requests,
             "downloads_per_day": [
-                {"day": _day(d), "os": o, "arch": a, "count": n}
-                for (d, o, a), n in sorted(self.per_day.items())
+                {"day": _day(d), "os": o, "arch": a, "count": n} for (d, o, a), n in sorted(per_day.items())
             ],
         }
 
@@ -311,17 +323,22 @@ def _day(index: int) -> str:
     return datetime.fromtimestamp(index * 86400, UTC).strftime("%Y-%m-%d")
 
 
-def percentiles(values: array[float]) -> dict[str, float]:
-    """Nearest-rank p50/p90/p99 in milliseconds (0.0 for no values)."""
-    if not values:
+def percentiles(counts: Counter[float]) -> dict[str, float]:
+    """Nearest-rank p50/p90/p99 of seconds counted by value, in milliseconds (0.0 for none)."""
+    n = sum(counts.values())
+    if not n:
         return {"p50": 0.0, "p90": 0.0, "p99": 0.0}
-    ordered = sorted(values)
-    n = len(ordered)
-
-    def rank(p: float) -> float:
-        return round(ordered[max(0, math.ceil(p * n) - 1)], 3)
-
-    return {"p50": rank(0.50), "p90": rank(0.90), "p99": rank(0.99)}
+    ranks = {name: max(1, math.ceil(p * n)) for name, p in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99))}
+    found: dict[str, float] = {}
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        for name, rank in ranks.items():
+            if name not in found and seen >= rank:
+                found[name] = round(value * 1000.0, 3)
+        if len(found) == len(ranks):
+            break
+    return found
 
 
 # ---------------------------------------------------------------------------
@@ -389,30 +406,30 @@ def _chunks(fh: BinaryIO) -> Iterator[bytes]:
         yield rest
 
 
-def _decode(chunk: bytes, decoder: msgspec.json.Decoder[LogLine], stats: LocalStats) -> list[LogLine]:
+_STRICT = msgspec.json.Decoder(LogLine)  # numbers as numbers, as the local edge writes them
+_LENIENT = msgspec.json.Decoder(LogLine, strict=False)  # "200" is 200, as Front Door writes it
+
+
+def _decode(chunk: bytes, stats: LocalStats) -> list[LogLine]:
     """A block of lines at once; line by line when one of them is not a record."""
-    lines = chunk.count(b"\n") + (not chunk.endswith(b"\n"))
-    stats.lines += lines
-    try:
-        return decoder.decode_lines(chunk)
-    except msgspec.DecodeError:
-        pass
+    stats.lines += chunk.count(b"\n") + (not chunk.endswith(b"\n"))
+    for decoder in (_STRICT, _LENIENT):
+        try:
+            return decoder.decode_lines(chunk)
+        except msgspec.DecodeError:
+            pass
     good = []
     for line in chunk.splitlines():
         try:
-            good.append(decoder.decode(line))
+            good.append(_LENIENT.decode(line))
         except msgspec.DecodeError:
             stats.malformed += 1
     return good
 
 
-def read_local(
-    path: Path, window: Window, stats: LocalStats | None = None
-) -> Iterator[tuple[float, LogLine]]:
-    """The lines of ``path`` inside the window, a block at a time, with their epoch time."""
+def read_local(path: Path, window: Window, stats: LocalStats | None = None) -> Iterator[list[LogLine]]:
+    """The lines of ``path`` inside the window, a block at a time."""
     stats = stats if stats is not None else LocalStats()
-    since, until = window.since, window.until
-    decoder = msgspec.json.Decoder(LogLine, strict=False)  # "200" is 200, as Front Door writes it
     try:
         fh = path.open("rb")
     except FileNotFoundError:
@@ -421,10 +438,29 @@ def read_local(
         raise KmError(f"cannot read the access log {path}: {exc.strerror or exc}") from None
     with fh:
         for chunk in _chunks(fh):
-            for r in _decode(chunk, decoder, stats):
-                t = r.time if r.time.tzinfo is not None else r.time.replace(tzinfo=UTC)
-                if since <= t < until:
-                    yield t.timestamp(), r
+            block = _in_window(_decode(chunk, stats), window)
+            if block:
+                yield block
+
+
+def _in_window(block: list[LogLine], window: Window) -> list[LogLine]:
+    """The lines of a block inside the window (times without an offset are UTC)."""
+    if not block:
+        return block
+    try:
+        first, last = min(map(_TIME, block)), max(map(_TIME, block))
+    except TypeError:  # aware and naive times mixed
+        first = last = None
+    if first is None or first.tzinfo is None or last is None or last.tzinfo is None:
+        for r in block:
+            if r.time.tzinfo is None:
+                r.time = r.time.replace(tzinfo=UTC)
+        first, last = min(map(_TIME, block)), max(map(_TIME, block))
+    if window.since <= first and last < window.until:
+        return block
+    if last < window.since or first >= window.until:
+        return []
+    return [r for r in block if window.since <= r.time < window.until]
 
 
 # ---------------------------------------------------------------------------

@@ -40,12 +40,13 @@ def rec(
     nbytes: int = 100,
     country: str = "",
     ttfb: float = 0.001,
-) -> tuple[float, Record]:
-    return T0 + dt, Record(method, path, status, nbytes, cache, agent, country, ttfb, client)
+) -> Record:
+    when = datetime.fromtimestamp(T0 + dt, UTC)
+    return Record(when, method, path, status, nbytes, cache, agent, country, ttfb, client)
 
 
-def report(*records: tuple[float, Record]) -> dict[str, object]:
-    return Aggregator().feed(records).report(WINDOW)
+def report(*records: Record) -> dict[str, object]:
+    return Aggregator().feed([records]).report(WINDOW)
 
 
 def test_a_download_is_a_successful_get_of_a_release_binary() -> None:
@@ -189,7 +190,7 @@ def test_local_reader_skips_what_is_not_a_record_and_what_is_outside_the_window(
     text = [json.dumps(good), "{not json", json.dumps({"x": 1}), json.dumps(outside)]
     log.write_text("\n".join(text) + "\n")
     stats = LocalStats()
-    assert [r.uri for _, r in read_local(log, WINDOW, stats)] == ["http://h/version"]
+    assert [r.uri for block in read_local(log, WINDOW, stats) for r in block] == ["http://h/version"]
     assert (stats.lines, stats.malformed) == (4, 2)
     said: list[str] = []
     run(MetricsRequest(log=log, since="2026-03-01", until="2026-03-02", fmt="json"), said.append)
@@ -230,3 +231,13 @@ def test_edge_cache_labels() -> None:
     assert cache.status("/health", 200, 0.0) == "UNCACHEABLE"
     assert cache.status("/nope", 404, 0.0) == "N/A"
     assert cache.status("/releases/v9.9.9/km-linux-amd64", 404, 0.0) == "MISS"
+
+
+def test_percentiles_are_nearest_rank_over_counted_values() -> None:
+    from collections import Counter
+
+    from kmrelease.metrics import percentiles
+
+    values = Counter(i / 1000 for i in range(1, 101))  # 1..100 ms
+    assert percentiles(values) == {"p50": 50.0, "p90": 90.0, "p99": 99.0}
+    assert percentiles(Counter({0.004: 98, 0.5: 2})) == {"p50": 4.0, "p90": 4.0, "p99": 500.0}
