@@ -1,0 +1,95 @@
+"""``inv serve --access-log``: the task as a user runs it writes the log ``inv metrics`` reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.support.sites import build_site
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def inv_serve(site: Path, *args: str) -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "serve", "--site", str(site), "--port", "0", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CI": "true"},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # "serving ... on http://127.0.0.1:PORT/ (Ctrl-C stops)"
+        assert " on http://" in line, line + (proc.stderr.read() if proc.stderr else "")
+        yield line.split(" on ", 1)[1].split("/ ", 1)[0]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+def get(url: str, agent: str = "curl/8.5.0") -> int:
+    req = urllib.request.Request(url, headers={"User-Agent": agent})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            resp.read()
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_inv_serve_writes_the_access_log_and_inv_metrics_reads_it(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    build_site(site, "v1.2.3")
+    log = tmp_path / "logs" / "access.jsonl"
+    with inv_serve(site, "--access-log", str(log)) as base:
+        assert get(base + "/version", agent="km/v1.2.2") == 200
+        assert get(base + "/releases/v1.2.3/km-linux-amd64") == 200
+        assert get(base + "/releases/v9.9.9/km-linux-amd64") == 404
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [(x["httpMethod"], x["httpStatusCode"], x["cacheStatus"]) for x in lines] == [
+        ("GET", 200, "MISS"),
+        ("GET", 200, "MISS"),
+        ("GET", 404, "MISS"),
+    ]
+    assert all(x["requestUri"].startswith(base) and "127.0.0.1" not in x["clientIpHash"] for x in lines)
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "metrics", "--log", str(log), "--since", "1h", "--format", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(proc.stdout)
+    assert report["update_checks"] == 1 and report["requests"] == 3
+    assert report["downloads"] == [{"version": "v1.2.3", "os": "linux", "arch": "amd64", "count": 1}]
+
+
+def test_access_log_off_writes_nothing_and_an_unwritable_log_is_one_line(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    build_site(site, "v1.2.3")
+    with inv_serve(site, "--access-log", "off") as base:
+        assert get(base + "/version") == 200
+    assert not (tmp_path / "logs").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    serve = [sys.executable, "-m", "invoke", "serve", "--site", str(site), "--port", "0"]
+    proc = subprocess.run(
+        [*serve, "--access-log", str(blocker / "access.jsonl")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith(f"error: cannot open the access log {blocker / 'access.jsonl'}: ")
