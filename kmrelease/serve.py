@@ -7,19 +7,22 @@ from the URL-space table; an origin backend relays those stored on the blobs.
 
 from __future__ import annotations
 
+import io
 import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import IO, Protocol, cast
+from typing import IO, BinaryIO, Protocol, cast
 from urllib.parse import urlsplit
 
 import requests
 
 from .accesslog import AccessLog, NoLog
+from .byterange import UNSATISFIABLE, parse_range
+from .edgeserver import BoundedHTTPServer, EdgeLimits
 from .errors import KmError
 from .urlspace import resolve
 
@@ -32,6 +35,7 @@ class Answer:
     headers: dict[str, str]
     body: IO[bytes] | None = None
     closers: list[object] = field(default_factory=list)
+    limit: int | None = None  # bytes of ``body`` to send (a range), None: all of it
 
 
 class Backend(Protocol):
@@ -97,6 +101,7 @@ def _handler(backend: Backend, access: AccessLog | NoLog) -> type[BaseHTTPReques
             return "km-edge"
 
         protocol_version = "HTTP/1.1"
+        default_request_version = "HTTP/1.0"  # an error about a malformed request line has a status line
         disable_nagle_algorithm = True  # headers and a small body in separate writes: no 40 ms stalls
 
         def log_message(self, format: str, *args: object) -> None:
@@ -110,6 +115,11 @@ def _handler(backend: Backend, access: AccessLog | NoLog) -> type[BaseHTTPReques
             path = urlsplit(self.path).path
             resolved = resolve(path)
             answer = backend.fetch(resolved.key, resolved.headers, head=head) if resolved else None
+            if answer is not None and answer.status == 200:
+                answer = with_range(answer, self.headers.get("Range"), self.headers.get("If-Range"))
+            if answer is not None and answer.status == 416:
+                self._send(answer, head, b"range not satisfiable\n")
+                return
             if answer is None:
                 answer = Answer(
                     404, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
@@ -123,6 +133,7 @@ def _handler(backend: Backend, access: AccessLog | NoLog) -> type[BaseHTTPReques
         def _send(self, answer: Answer, head: bool, small: bytes | None) -> None:
             if answer.status >= 500 and small is None:
                 small = b"bad gateway\n"
+            if small is not None:
                 answer.headers["Content-Length"] = str(len(small))
             self.send_response(answer.status)
             for k, v in answer.headers.items():
@@ -133,7 +144,7 @@ def _handler(backend: Backend, access: AccessLog | NoLog) -> type[BaseHTTPReques
                     if small is not None:
                         self.wfile.write(small)
                     elif answer.body is not None:
-                        shutil.copyfileobj(answer.body, self.wfile, 1 << 16)
+                        _copy(answer.body, self.wfile, answer.limit)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
             finally:
@@ -162,15 +173,70 @@ def _handler(backend: Backend, access: AccessLog | NoLog) -> type[BaseHTTPReques
     return EdgeHandler
 
 
+def with_range(answer: Answer, header: str | None, if_range: str | None) -> Answer:
+    """A 200 answer narrowed to the one byte range asked for (206), refused (416), or whole."""
+    answer.headers["Accept-Ranges"] = "bytes"
+    size_text = answer.headers.get("Content-Length", "")
+    if not header or not (size_text.isascii() and size_text.isdigit()):
+        return answer
+    size = int(size_text)
+    rng = parse_range(header, size, if_range=if_range)
+    if rng is None:
+        return answer
+    if rng is UNSATISFIABLE:
+        _close(answer)
+        return Answer(416, {**_PLAIN, "Content-Range": f"bytes */{size}"})
+    if answer.body is not None:
+        _skip(answer.body, rng.start)
+    headers = {**answer.headers, "Content-Length": str(rng.length), "Content-Range": rng.content_range(size)}
+    return Answer(206, headers, answer.body, answer.closers, rng.length)
+
+
+_PLAIN = {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
+
+
+def _skip(body: IO[bytes], amount: int) -> None:
+    if body.seekable():
+        body.seek(amount)
+        return
+    while amount > 0:  # a relayed stream: read past the start
+        chunk = body.read(min(amount, 1 << 16))
+        if not chunk:
+            return
+        amount -= len(chunk)
+
+
+def _copy(body: IO[bytes], out: BinaryIO | io.BufferedIOBase, limit: int | None) -> None:
+    if limit is None:
+        shutil.copyfileobj(body, out, 1 << 16)
+        return
+    while limit > 0:
+        chunk = body.read(min(limit, 1 << 16))
+        if not chunk:
+            return
+        out.write(chunk)
+        limit -= len(chunk)
+
+
+def _close(answer: Answer) -> None:
+    if answer.body is not None:
+        answer.body.close()
+    for c in answer.closers:
+        c.close()  # type: ignore[attr-defined]
+
+
 def make_server(
-    backend: Backend, host: str = "127.0.0.1", port: int = 0, access: AccessLog | NoLog | None = None
-) -> ThreadingHTTPServer:
+    backend: Backend,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    access: AccessLog | NoLog | None = None,
+    limits: EdgeLimits | None = None,
+) -> BoundedHTTPServer:
+    """The edge: bounded threads, connections, head sizes and waits (:mod:`kmrelease.edgeserver`)."""
     try:
-        server = ThreadingHTTPServer((host, port), _handler(backend, access or NoLog()))
+        return BoundedHTTPServer((host, port), _handler(backend, access or NoLog()), limits)
     except OSError as exc:
         raise KmError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    server.daemon_threads = True
-    return server
 
 
 def backend_for(site: Path | None, origin: str | None) -> Backend:

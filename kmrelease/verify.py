@@ -138,7 +138,9 @@ def _release_files(client: _Client, folder: str, version: Version, f: Findings) 
         side = client.text(prefix + sha256_name(name))
         if side is not None:
             claim = sha256_file_claim(side, name)
-            shown = claim if claim is not None else f"{excerpt(side)} (not one line '<sha256>  {name}')"
+            shown = excerpt(side.strip(), 100)
+            if claim is None:
+                shown += f" (not one line '<sha256>  {name}')"
             claims.append((sha256_name(name), shown, claim == hexd))
         wrong = [f"{source} says {value}" for source, value, ok in claims if not ok]
         if wrong:
