@@ -28,6 +28,7 @@ const (
 	spliceNonblock = 0x2
 	fSetPipeSize   = 1031 // F_SETPIPE_SZ
 	pipeSize       = 1 << 20
+	tapWait        = 50 * time.Millisecond
 	maxMove        = 1 << 30
 	pollIn         = 0x1
 	pollOut        = 0x4
@@ -88,8 +89,10 @@ type splicer struct {
 	in       int // the pipe holding the bytes: src, or the stage's read end
 	stageR   int // -1 without a stage
 	stageW   int
-	staged   int // bytes in the stage
-	tapW     int // -1 without a log
+	staged   int      // bytes in the stage
+	tapW     *os.File // nil without a log; non-blocking
+	tapRC    syscall.RawConn
+	tapFd    int
 	tapR     *os.File
 	t        *tap
 	moved    bool // some bytes have gone through
@@ -107,7 +110,7 @@ func spliceRelay(src io.Reader, dst io.Writer, t *tap, d *direction) (finished b
 	if !ok || !ok2 {
 		return false, nil
 	}
-	s := &splicer{src: se, dst: de, in: se.fd, stageR: -1, stageW: -1, tapW: -1, t: t}
+	s := &splicer{src: se, dst: de, in: se.fd, stageR: -1, stageW: -1, t: t}
 	defer s.closePipes()
 	if se.kind != syscall.S_IFIFO || !se.poll {
 		r, w, err := newPipe()
@@ -119,10 +122,13 @@ func spliceRelay(src io.Reader, dst io.Writer, t *tap, d *direction) (finished b
 	var reader chan struct{}
 	if t != nil {
 		r, w, err := newPipe()
-		if err != nil || syscall.SetNonblock(r, true) != nil {
+		if err != nil || syscall.SetNonblock(r, true) != nil || syscall.SetNonblock(w, true) != nil {
 			return false, nil
 		}
-		s.tapR, s.tapW = os.NewFile(uintptr(r), "tap"), w
+		s.tapR, s.tapW, s.tapFd = os.NewFile(uintptr(r), "tap"), os.NewFile(uintptr(w), "tap"), w
+		if s.tapRC, err = s.tapW.SyscallConn(); err != nil {
+			return false, nil
+		}
 		reader = make(chan struct{})
 		go s.readTap(reader)
 	}
@@ -148,9 +154,9 @@ func (s *splicer) stop() {
 
 // endTap closes the tap pipe: its reader spools what is left and ends.
 func (s *splicer) endTap(reader chan struct{}) <-chan struct{} {
-	if s.tapW >= 0 {
-		syscall.Close(s.tapW)
-		s.tapW = -1
+	if s.tapW != nil {
+		s.tapW.Close()
+		s.tapW = nil
 	}
 	return reader
 }
@@ -167,7 +173,10 @@ func newPipe() (int, int, error) {
 }
 
 func (s *splicer) closePipes() {
-	for _, fd := range []int{s.stageR, s.stageW, s.tapW} {
+	if s.tapW != nil {
+		s.tapW.Close()
+	}
+	for _, fd := range []int{s.stageR, s.stageW} {
 		if fd >= 0 {
 			syscall.Close(fd)
 		}
@@ -186,7 +195,7 @@ func (s *splicer) readTap(done chan struct{}) {
 			buf, _ = s.t.chunk(true)
 		}
 		if err != nil {
-			s.t.free <- buf
+			s.t.release(buf)
 			return
 		}
 	}
@@ -264,16 +273,25 @@ func (s *splicer) fillStage() (int, error) {
 
 // copy tees up to n bytes of s.in to the log side and returns how many of
 // them to move now: the copied ones, or all n when the log side has no room
-// (they go uncopied, and the log will show a gap).
+// (they go uncopied, and the log will show a gap). A full tap pipe while
+// the spool has room only means its reader has not run yet: for that the
+// relay waits, at most tapWait.
 func (s *splicer) copy(n int) int {
 	if !s.t.resume() {
 		s.t.skip(int64(n))
 		return n
 	}
-	m, err := syscall.Tee(s.in, s.tapW, n, spliceNonblock)
-	for (err == syscall.EAGAIN || err == syscall.EINTR) && s.t.lossless {
-		pollWait(s.tapW, pollOut)
-		m, err = syscall.Tee(s.in, s.tapW, n, spliceNonblock)
+	m, err := syscall.Tee(s.in, s.tapFd, n, spliceNonblock)
+	if err == syscall.EAGAIN && (s.t.lossless || len(s.t.free) > 0) {
+		deadline := time.Now().Add(tapWait)
+		if s.t.lossless {
+			deadline = time.Time{}
+		}
+		s.tapW.SetWriteDeadline(deadline)
+		s.tapRC.Write(func(fd uintptr) bool {
+			m, err = syscall.Tee(s.in, int(fd), n, spliceNonblock)
+			return err != syscall.EAGAIN && err != syscall.EINTR
+		})
 	}
 	if err != nil || m <= 0 {
 		s.t.skip(int64(n))
@@ -377,7 +395,7 @@ func pollNow(fd int, events int16) int16 {
 	return p.revents
 }
 
-// pollWait waits for events on a blocking descriptor.
+// pollWait waits for events on a descriptor Go does not poll.
 func pollWait(fd int, events int16) {
 	p := pollFd{fd: int32(fd), events: events}
 	for {

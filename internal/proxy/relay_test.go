@@ -130,13 +130,11 @@ func feed(w io.WriteCloser, data []byte, seed uint64) {
 
 // TestRecordedSessionLog relays the recorded session through an echoing
 // child: both directions byte-exact, and each direction's log equal to the
-// oracle's, record for record. The log side is made to keep up (a loaded
-// machine could otherwise leave a gap; TestSlowLogSink covers those).
+// oracle's, record for record (the log side is made to keep up, see
+// TestMain).
 func TestRecordedSessionLog(t *testing.T) {
 	data := recordedSession()
 	want := oracleRecords(data, ToServer)
-	losslessLog = true
-	t.Cleanup(func() { losslessLog = false })
 	routes(t, func(t *testing.T) {
 		spliced.Store(0)
 		s := start(t, "cat", nil)
@@ -243,6 +241,10 @@ func TestSlowLogSink(t *testing.T) {
 		fmt.Fprintf(&data, `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"text":"%s"}}`+"\n", i, strings.Repeat("q", i%3000))
 	}
 	want := oracleRecords(data.Bytes(), ToServer)
+	defer func(n int) { spoolChunks = n }(spoolChunks)
+	spoolChunks = 16 // 4 MiB: less traffic fills it
+	losslessLog = false
+	defer func() { losslessLog = true }()
 	routes(t, func(t *testing.T) {
 		sink := newSlowSink(t)
 		s := start(t, "cat", sink.w)
@@ -335,4 +337,50 @@ func TestRelayWithoutLogBothRoutes(t *testing.T) {
 			t.Fatal("Run did not return")
 		}
 	})
+}
+
+// TestCutterAgreesWithOracle: random bytes, JSON lines, CRLF and blank
+// lines cut at random places give the oracle's records, whether a line is
+// classified in place, gathered or streamed.
+func TestCutterAgreesWithOracle(t *testing.T) {
+	for _, whole := range []int{wholeLine, 1000} {
+		t.Run(fmt.Sprintf("whole=%d", whole), func(t *testing.T) {
+			defer func(n int) { wholeLine = n }(wholeLine)
+			wholeLine = whole
+			cutterAgreesWithOracle(t)
+		})
+	}
+}
+
+func cutterAgreesWithOracle(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var data bytes.Buffer
+	for data.Len() < 2<<20 {
+		switch rng.IntN(5) {
+		case 0:
+			data.WriteString("\r\n")
+		case 1:
+			data.WriteString("\n\n")
+		case 2:
+			b := make([]byte, rng.IntN(300000))
+			for i := range b {
+				b[i] = byte(rng.IntN(256))
+			}
+			data.Write(b)
+		default:
+			fmt.Fprintf(&data, `{"jsonrpc":"2.0","id":%d,"method":"x"}`+"\n", rng.IntN(1000))
+		}
+	}
+	var buf syncBuffer
+	lg := newLogger(&buf, io.Discard, time.Now)
+	c := cutter{lg: lg, dir: ToServer}
+	src := data.Bytes()
+	for len(src) > 0 {
+		n := min(len(src), 1+rng.IntN(100000))
+		c.write(item{b: src[:n]})
+		src = src[n:]
+	}
+	c.flush()
+	lg.close()
+	sameRecords(t, recordsOf(t, buf.String(), ToServer), oracleRecords(data.Bytes(), ToServer))
 }

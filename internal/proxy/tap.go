@@ -19,10 +19,20 @@ import (
 
 const (
 	spoolChunk = 256 << 10
-	// spoolChunks bounds a direction's spool: 8 MiB (plus the 1 MiB tap
-	// pipe on Linux) of traffic may wait for the log before copies drop.
-	spoolChunks = 32
+	// spoolChunks bounds a direction's spool: 32 MiB (plus the 1 MiB tap
+	// pipe on Linux) of traffic may wait for the log before copies drop, so
+	// a burst such as a 10 MB message is absorbed whole however slow the
+	// log side is. Chunks are allocated when needed; past keepChunks, those
+	// the log side is done with are let go.
+	keepChunks  = 8
+	keepLineBuf = 1 << 20
 	gapNote     = "not inspected: the log fell behind the traffic"
+)
+
+// Variables for tests.
+var (
+	spoolChunks = 128
+	wholeLine   = 16 << 20
 )
 
 // item is one piece of a direction's copy, in order: first the bytes that
@@ -44,6 +54,7 @@ type tap struct {
 	// taken counts those the spool has taken in (Linux: read off the tap
 	// pipe). Both only grow.
 	copied, taken atomic.Int64
+	kept          atomic.Int32 // allocated chunks waiting in free
 	gap           atomic.Int64 // relayed without a copy, not yet in an item
 	dropping      bool         // relay side only
 	dropped       int64
@@ -86,8 +97,19 @@ func (t *tap) chunk(block bool) ([]byte, bool) {
 	}
 	if b == nil {
 		b = make([]byte, spoolChunk)
+	} else {
+		t.kept.Add(-1)
 	}
 	return b[:cap(b)], true
+}
+
+// release gives a chunk back to the spool, or lets it go.
+func (t *tap) release(b []byte) {
+	if b != nil && t.kept.Add(1) > keepChunks {
+		t.kept.Add(-1)
+		b = nil
+	}
+	t.free <- b
 }
 
 // push queues a piece taken into the spool, with the gap before it.
@@ -166,7 +188,7 @@ func (t *tap) cut(lg *logger) {
 		done += int64(len(it.b))
 		t.progress.set(done)
 		if it.b != nil {
-			t.free <- it.b[:cap(it.b)]
+			t.release(it.b[:cap(it.b)])
 		}
 	}
 	if g := t.gap.Swap(0); g > 0 {
@@ -210,9 +232,13 @@ type cutter struct {
 	last     byte   // its last byte
 	overflow bool   // longer than maxInspect
 	gapped   bool   // part of it was relayed without a copy
-	msgs     []Message
-	recs     []record
-	now      time.Time
+	// Up to wholeLine bytes, the line is gathered and classified whole
+	// (three times faster than the stream); past that it is streamed.
+	line      []byte
+	streaming bool
+	msgs      []Message
+	recs      []record
+	now       time.Time
 	// wait, when set, is called before records holding a response are
 	// sent, with the item's opp: the records of the requests it may answer
 	// reach the logger first.
@@ -222,9 +248,7 @@ type cutter struct {
 func (c *cutter) write(it item) {
 	c.now = it.at
 	if it.gap > 0 {
-		if c.size > 0 && !c.overflow && !c.gapped {
-			c.st.reset()
-		}
+		c.line, c.streaming = c.line[:0], false
 		c.size += int(it.gap)
 		c.gapped = true
 	}
@@ -272,7 +296,7 @@ func (c *cutter) keep(b []byte) {
 		return
 	}
 	if c.size == 0 {
-		c.st.reset()
+		c.line, c.streaming = c.line[:0], false
 	}
 	c.size += len(b)
 	c.last = b[len(b)-1]
@@ -282,6 +306,15 @@ func (c *cutter) keep(b []byte) {
 	if c.overflow || c.size > maxInspect {
 		c.overflow = true
 		return
+	}
+	if !c.streaming {
+		if c.size <= wholeLine {
+			c.line = append(c.line, b...)
+			return
+		}
+		c.st.reset()
+		c.st.feed(c.line)
+		c.line, c.streaming = c.line[:0], true
 	}
 	c.st.feed(b)
 }
@@ -293,7 +326,7 @@ func (c *cutter) finish() {
 		c.add(Message{Kind: KindInvalid, Bytes: c.size}, gapNote)
 	case c.overflow:
 		c.add(Message{Kind: KindInvalid, Bytes: c.size}, "too large to inspect")
-	default:
+	case c.streaming:
 		size := c.size
 		if c.last == '\r' {
 			size--
@@ -302,8 +335,13 @@ func (c *cutter) finish() {
 		for _, m := range c.msgs {
 			c.add(m, "")
 		}
+	default:
+		c.emit(c.line)
 	}
-	c.size, c.overflow, c.gapped = 0, false, false
+	if cap(c.line) > keepLineBuf {
+		c.line = nil
+	}
+	c.size, c.overflow, c.gapped, c.streaming = 0, false, false, false
 }
 
 // flush logs an unterminated last line (a child that died mid-message).
