@@ -1,11 +1,11 @@
-"""``python -m benchmarks [NAME...]``: run the benchmarks (release, install, azure, metrics)."""
+"""``python -m benchmarks [NAME...]``: run the benchmarks (release, install, azure, metrics, edge)."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-ALL = ("release", "install", "azure", "metrics")
+ALL = ("release", "install", "azure", "metrics", "edge")
 
 
 def main(argv: list[str]) -> int:
