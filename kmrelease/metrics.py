@@ -1,10 +1,10 @@
 """``inv metrics``: what the CDN did, from its access log (SPEC §15).
 
-One streaming aggregation (:class:`Aggregator`) is fed record by record by a source: the
-local edge's JSON-lines log (:func:`read_local`) or Azure Front Door's access log in Log
-Analytics (:mod:`kmrelease.logquery`). Nothing holds the log whole: the aggregation keeps
-counters, one float per request for the time-to-first-byte percentiles, and the last
-minutes of per-client state (pruned as time advances).
+One streaming aggregation (:class:`Aggregator`) is fed block by block by a source: the
+local edge's JSON-lines log (:func:`read_local`, a megabyte at a time) or Azure Front
+Door's access log in Log Analytics (:mod:`kmrelease.logquery`, a query result at a time).
+Nothing holds the log whole: the aggregation keeps counters (time to first byte counted
+per distinct value, for exact percentiles) and the last hour of per-client state.
 
 Counting rules:
 
@@ -98,14 +98,6 @@ class Window:
     since: datetime
     until: datetime
 
-    @property
-    def start(self) -> float:
-        return self.since.timestamp()
-
-    @property
-    def end(self) -> float:
-        return self.until.timestamp()
-
 
 # ---------------------------------------------------------------------------
 # the window
@@ -131,7 +123,10 @@ def parse_window(since: str, until: str, now: datetime | None = None) -> Window:
     """``--since 7d`` (a duration before ``--until``, or a time) and ``--until`` (default now)."""
     end = parse_instant(until, "--until") if until else (now or datetime.now(UTC))
     m = _DURATION.match(since.strip()) if since else _DURATION.match("7d")
-    start = end - timedelta(seconds=int(m.group(1)) * _UNIT[m.group(2)]) if m else None
+    try:
+        start = end - timedelta(seconds=int(m.group(1)) * _UNIT[m.group(2)]) if m else None
+    except OverflowError:
+        raise KmError(f"--since {since!r} reaches before the year 1") from None
     if start is None:
         start = parse_instant(since, "--since")
     if start >= end:
@@ -358,6 +353,7 @@ def path_of(uri: str) -> str:
 
 class LogLine(
     msgspec.Struct,
+    gc=False,  # no field can hold a cycle: a million lines never wake the garbage collector
     rename={
         "method": "httpMethod",
         "uri": "requestUri",

@@ -176,6 +176,7 @@ def test_window(since: str, until: str, start: str, end: str) -> None:
         ("7x", "", "--since '7x' is not a time"),
         ("7d", "yesterday", "--until 'yesterday' is not a time"),
         ("2026-03-02", "2026-03-01", "empty window"),
+        ("999999999d", "", "reaches before the year 1"),
     ],
 )
 def test_window_refused(since: str, until: str, needle: str) -> None:
