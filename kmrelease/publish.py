@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -100,11 +100,19 @@ def publish_release(
     promote: bool = False,
     dry_run: bool = False,
     scripts_dir: Path = SCRIPTS,
+    before_current: Callable[[], bool] | None = None,
 ) -> Outcome:
     """Publish (and maybe make current) under the destination's publisher lock (none for a dry run)."""
     with publisher_lock(dest, f"release {release.version}", dry_run):
         return _publish_release(
-            release, dest, reporter, force=force, promote=promote, dry_run=dry_run, scripts_dir=scripts_dir
+            release,
+            dest,
+            reporter,
+            force=force,
+            promote=promote,
+            dry_run=dry_run,
+            scripts_dir=scripts_dir,
+            before_current=before_current,
         )
 
 
@@ -136,7 +144,10 @@ def _publish_release(
     promote: bool = False,
     dry_run: bool = False,
     scripts_dir: Path = SCRIPTS,
+    before_current: Callable[[], bool] | None = None,
 ) -> Outcome:
+    """``before_current`` runs after the read back and before anything current changes (the APT
+    repository); it returns whether it changed something public."""
     v = str(release.version)
     folder = key_of(Kind.VERSIONED, version=v, file="")
     # 1. validate: nothing remote changes before every check has passed
@@ -218,6 +229,8 @@ def _publish_release(
         if not _same(info, f.digest.size, f.digest.md5):
             raise KmError(f"{key}: read back {info} does not match the local file ({f.digest.size} bytes)")
 
+    if before_current is not None:
+        outcome.changed_public |= before_current()
     # 4. install scripts, then latest/ and the version pointer
     if do_promote:
         _check_release_content(dest, release, reporter)
@@ -323,10 +336,13 @@ def promote_version(
     *,
     dry_run: bool = False,
     scripts_dir: Path = SCRIPTS,
+    before_current: Callable[[list[str]], bool] | None = None,
 ) -> Outcome:
     """Make an already published version current (rollback or pre-release promotion)."""
     with publisher_lock(dest, f"promote {version}", dry_run):
-        return _promote_version(dest, version, reporter, dry_run=dry_run, scripts_dir=scripts_dir)
+        return _promote_version(
+            dest, version, reporter, dry_run=dry_run, scripts_dir=scripts_dir, before_current=before_current
+        )
 
 
 def _promote_version(
@@ -336,7 +352,10 @@ def _promote_version(
     *,
     dry_run: bool = False,
     scripts_dir: Path = SCRIPTS,
+    before_current: Callable[[list[str]], bool] | None = None,
 ) -> Outcome:
+    """``before_current`` gets the version's file names once they are proven complete (the
+    APT repository makes sure it holds the version's packages)."""
     v = str(version)
     folder = key_of(Kind.VERSIONED, version=v, file="")
     reporter.step(f"validate {folder} on {dest.label}")
@@ -376,6 +395,8 @@ def _promote_version(
     if dry_run:
         reporter.info(f"would make {v} current")
         return outcome
+    if before_current is not None:
+        outcome.changed_public |= before_current(names)
     outcome.changed_public |= publish_scripts(dest, scripts, reporter)
     outcome.changed_public |= make_current(dest, version, files, reporter)
     outcome.promoted, outcome.current = True, v

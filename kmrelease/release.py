@@ -148,9 +148,14 @@ def release(req: ReleaseRequest, reporter: Reporter) -> Outcome:
     write_checksums(dist, reporter, dry_run=req.dry_run)
     sign_stage(signing, dist, dest, req, reporter)
     rel = load_release(dist, req.version, require_signatures=signing.signer is not None and not req.dry_run)
-    with publisher_lock(dest, f"release {req.version}", req.dry_run):  # through verification
+    from .packages.publishing import release_step
+
+    with (
+        publisher_lock(dest, f"release {req.version}", req.dry_run),  # through verification
+        release_step(rel, dest, reporter, force=req.force, dry_run=req.dry_run) as apt,
+    ):
         outcome = publish_release(
-            rel, dest, reporter, force=req.force, promote=req.promote, dry_run=req.dry_run
+            rel, dest, reporter, force=req.force, promote=req.promote, dry_run=req.dry_run, before_current=apt
         )
         if req.dry_run:
             return outcome
@@ -172,8 +177,13 @@ def promote(
 ) -> Outcome:
     config = load_config()
     dest = open_destination(dest_name, site, config, reporter)
-    with publisher_lock(dest, f"promote {version}", dry_run):  # through verification
-        outcome = promote_version(dest, version, reporter, dry_run=dry_run)
+    from .packages.publishing import promote_step
+
+    with (
+        publisher_lock(dest, f"promote {version}", dry_run),  # through verification
+        promote_step(version, dest, reporter) as apt,
+    ):
+        outcome = promote_version(dest, version, reporter, dry_run=dry_run, before_current=apt)
         if dry_run:
             return outcome
         after_publish(outcome, dest, dest_name, config, reporter, skip_purge=skip_purge, version=version)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import IO, BinaryIO, Protocol, cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import requests
 
@@ -112,7 +112,7 @@ def _handler(backend: Backend, access: AccessLog | NoLog) -> type[BaseHTTPReques
                 self._answer_now(head)
 
         def _answer_now(self, head: bool) -> None:
-            path = urlsplit(self.path).path
+            path = unquote(urlsplit(self.path).path)  # apt asks for %7e and %2b in .deb names
             resolved = resolve(path)
             answer = backend.fetch(resolved.key, resolved.headers, head=head) if resolved else None
             if answer is not None and answer.status == 200:

@@ -20,6 +20,10 @@ from .version import VERSION_PATTERN
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
 BINARY = "application/octet-stream"
+DEB = "application/vnd.debian.binary-package"
+PGP_KEYS = "application/pgp-keys"
+PGP_SIGNATURE = "application/pgp-signature"
+GZIP = "application/gzip"
 
 
 class Kind(StrEnum):
@@ -29,6 +33,9 @@ class Kind(StrEnum):
     HEALTH = "health"
     VERSIONED = "versioned"
     LATEST = "latest"
+    APT_POOL = "apt_pool"  # the .deb files of the APT repository (SPEC §14): immutable
+    APT_DISTS = "apt_dists"  # its signed index: InRelease, Release(.gpg), Packages(.gz), by-hash
+    APT_KEYRING = "apt_keyring"  # the archive keyring (OpenPGP, binary)
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,9 @@ OBJECTS: tuple[ObjectClass, ...] = (
     ObjectClass(Kind.HEALTH, "meta/health", "no-cache", JSON, None),
     ObjectClass(Kind.VERSIONED, "releases/{version}/{file}", "public, max-age=86400, immutable", None, 86400),
     ObjectClass(Kind.LATEST, "releases/latest/{file}", "public, max-age=86400", None, 86400),
+    ObjectClass(Kind.APT_POOL, "apt/pool/{path}", "public, max-age=86400, immutable", None, 86400),
+    ObjectClass(Kind.APT_DISTS, "apt/dists/{path}", "public, max-age=300", None, 300),
+    ObjectClass(Kind.APT_KEYRING, "apt/kilometers-archive-keyring.gpg", "public, max-age=300", PGP_KEYS, 300),
 )
 
 ROUTES: tuple[Route, ...] = (
@@ -74,6 +84,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/health", Kind.HEALTH, purge=True),
     Route("/releases/latest/{file}", Kind.LATEST, purge=True),
     Route("/releases/{version}/{file}", Kind.VERSIONED, purge=False),
+    Route("/apt/pool/{path}", Kind.APT_POOL, purge=False),
+    Route("/apt/dists/{path}", Kind.APT_DISTS, purge=True),
+    Route("/apt/kilometers-archive-keyring.gpg", Kind.APT_KEYRING, purge=False),
 )
 
 OBJECT: dict[Kind, ObjectClass] = {o.kind: o for o in OBJECTS}
@@ -84,28 +97,41 @@ LATEST = "latest"
 # hidden files, no query tricks.
 _FILE_RE = r"(?P<file>[A-Za-z0-9][A-Za-z0-9._-]*)"
 _VERSION_RE = rf"(?P<version>{VERSION_PATTERN})"  # the one version grammar (ASCII only)
+# {path}: one or more such segments (the APT tree), Debian's ~ and + allowed.
+_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._~+-]*"
+_PATH_RE = rf"(?P<path>{_SEGMENT}(?:/{_SEGMENT})*)"
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
     rx = re.escape(pattern).replace(r"\{file\}", _FILE_RE).replace(r"\{version\}", _VERSION_RE)
+    rx = rx.replace(r"\{path\}", _PATH_RE)
     return re.compile("^" + rx + "$", re.ASCII)
 
 
 _COMPILED: tuple[tuple[Route, re.Pattern[str]], ...] = tuple((r, _compile(r.pattern)) for r in ROUTES)
 
 
+_TEXT_NAMES = ("SHA256SUMS", "Packages", "Release", "InRelease")
+
+
 def content_type_for(filename: str) -> str:
     """The Content-Type of a release file, from its name."""
-    if filename.endswith(".sha256") or filename == "SHA256SUMS":
+    if filename.endswith((".sha256", ".rb", ".yaml")) or filename in _TEXT_NAMES:
         return TEXT
+    if filename.endswith(".deb"):
+        return DEB
+    if filename.endswith(".gz"):
+        return GZIP
+    if filename == "Release.gpg":
+        return PGP_SIGNATURE
     if filename.endswith(".json"):
         return JSON
     return BINARY
 
 
-def key_of(kind: Kind, *, version: str = "", file: str = "") -> str:
+def key_of(kind: Kind, *, version: str = "", file: str = "", path: str = "") -> str:
     """The origin key of an object: ``key_of(Kind.VERSIONED, version="v1.0.0", file="SHA256SUMS")``."""
-    return OBJECT[kind].key.format(version=version, file=file)
+    return OBJECT[kind].key.format(version=version, file=file, path=path)
 
 
 def headers_of(kind: Kind, filename: str = "") -> dict[str, str]:
@@ -138,7 +164,7 @@ def resolve(path: str) -> Resolved | None:
         version, file = groups.get("version", ""), groups.get("file", "")
         if route.kind is Kind.VERSIONED and version == LATEST:
             continue
-        key = key_of(route.kind, version=version or "", file=file or "")
+        key = key_of(route.kind, version=version or "", file=file or "", path=groups.get("path") or "")
         return Resolved(route.kind, key, key.rsplit("/", 1)[-1])
     return None
 
@@ -162,7 +188,7 @@ def purge_paths() -> list[str]:
     for route in ROUTES:
         if not route.purge:
             continue
-        path = route.pattern.replace("{file}", "*")
+        path = route.pattern.replace("{file}", "*").replace("{path}", "*")
         folder = path.rsplit("/", 1)[0]
         if folder and folder != "/" and path.count("/") > 1 and not path.endswith("*"):
             path = folder + "/*"  # /install/install.sh → /install/*

@@ -121,6 +121,29 @@ locals {
       destination = null
       cache       = "1.00:00:00"
     }
+    # The APT repository (SPEC section 14): the pool is immutable, the signed index
+    # and the keyring are short-lived (the index is purged on release).
+    aptpool = {
+      order       = 8
+      paths       = ["apt/pool/"]
+      operator    = "BeginsWith"
+      destination = null
+      cache       = "1.00:00:00"
+    }
+    aptdists = {
+      order       = 9
+      paths       = ["apt/dists/"]
+      operator    = "BeginsWith"
+      destination = null
+      cache       = "00:05:00"
+    }
+    aptkeyring = {
+      order       = 10
+      paths       = ["apt/kilometers-archive-keyring.gpg"]
+      operator    = "Equal"
+      destination = null
+      cache       = "00:05:00"
+    }
   }
 }
 

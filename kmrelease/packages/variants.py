@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .. import build as gobuild
@@ -64,7 +64,7 @@ def build_variants(
     for v in variants:
         out = variant_dir(dist, v.method)
         (out / BUILD_META).mkdir(parents=True, exist_ok=True)
-        vinfo = VariantInfo(info.version, info.commit, info.date, info.go, install_method=v.method)
+        vinfo = VariantInfo(**asdict(info), install_method=v.method)
         jobs += [(vinfo, t, out) for t in v.targets]
     workers = max(1, min(os.cpu_count() or 1, len(jobs)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="km-variant") as pool:

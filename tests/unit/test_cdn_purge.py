@@ -52,7 +52,8 @@ def test_purge_succeeds_after_polling(capfd: pytest.CaptureFixture[str]) -> None
     assert "api-version=" in call.query
     assert call.body == {"contentPaths": purge_paths(), "domains": ["get.kilometers.ai"]}
     assert call.body["contentPaths"] == [
-        "/", "/install.sh", "/install/*", "/install.ps1", "/version", "/health", "/releases/latest/*"
+        "/", "/install.sh", "/install/*", "/install.ps1", "/version", "/health", "/releases/latest/*",
+        "/apt/dists/*",
     ]  # fmt: skip
     assert call.authorization == "Bearer arm-token"
     assert arm.polls == 3  # InProgress, InProgress, Succeeded

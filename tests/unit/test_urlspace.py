@@ -51,6 +51,36 @@ SPEC = [
         "application/json",
         "public, max-age=86400",
     ),
+    (  # SPEC §14: the APT repository
+        "/apt/pool/main/k/kilometers-cli/kilometers-cli_1.3.0~rc.1_arm64.deb",
+        "apt/pool/main/k/kilometers-cli/kilometers-cli_1.3.0~rc.1_arm64.deb",
+        "application/vnd.debian.binary-package",
+        "public, max-age=86400, immutable",
+    ),
+    (
+        "/apt/dists/stable/InRelease",
+        "apt/dists/stable/InRelease",
+        "text/plain; charset=utf-8",
+        "public, max-age=300",
+    ),
+    (
+        "/apt/dists/stable/Release.gpg",
+        "apt/dists/stable/Release.gpg",
+        "application/pgp-signature",
+        "public, max-age=300",
+    ),
+    (
+        "/apt/dists/unstable/main/binary-amd64/Packages.gz",
+        "apt/dists/unstable/main/binary-amd64/Packages.gz",
+        "application/gzip",
+        "public, max-age=300",
+    ),
+    (
+        "/apt/kilometers-archive-keyring.gpg",
+        "apt/kilometers-archive-keyring.gpg",
+        "application/pgp-keys",
+        "public, max-age=300",
+    ),
 ]
 
 
@@ -77,6 +107,12 @@ def test_routes_match_spec(path: str, key: str, ctype: str, cache: str) -> None:
         "/releases/1.0/x",
         "/version/",
         "//version",
+        "/apt/pool/../meta/version",
+        "/apt/dists/stable/../../meta/health",
+        "/apt/dists/.hidden",
+        "/apt/dists//x",
+        "/apt/pool/",
+        "/apt/other.gpg",
     ],
 )
 def test_other_paths_are_not_served(path: str) -> None:
@@ -85,13 +121,22 @@ def test_other_paths_are_not_served(path: str) -> None:
 
 def test_purge_paths_are_spec_section_6() -> None:
     assert sorted(purge_paths()) == sorted(
-        ["/", "/install.sh", "/install.ps1", "/install/*", "/version", "/health", "/releases/latest/*"]
+        [
+            "/",
+            "/install.sh",
+            "/install.ps1",
+            "/install/*",
+            "/version",
+            "/health",
+            "/releases/latest/*",
+            "/apt/dists/*",
+        ]
     )
 
 
 def test_public_path_inverts_resolve() -> None:
     for obj in urlspace.OBJECTS:
-        key = obj.key.format(version="v1.2.3", file="km-linux-amd64")
+        key = obj.key.format(version="v1.2.3", file="km-linux-amd64", path="dists/stable/InRelease")
         path = public_path(key)
         resolved = resolve(path)
         assert resolved is not None and resolved.key == key
@@ -101,4 +146,4 @@ def test_public_path_inverts_resolve() -> None:
 def test_every_kind_has_one_object_class_and_a_route() -> None:
     assert {o.kind for o in urlspace.OBJECTS} == set(Kind)
     assert {r.kind for r in urlspace.ROUTES} == set(Kind)
-    assert urlspace.CONTAINERS == ("install", "meta", "releases")
+    assert urlspace.CONTAINERS == ("install", "meta", "releases", "apt")
