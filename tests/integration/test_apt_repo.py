@@ -178,3 +178,27 @@ def test_a_configured_key_signs_and_its_secret_is_never_printed(
         openpgp.signer(QUIET, production=True, root=tmp_path),
     ):
         pass
+
+
+def test_the_edge_serves_the_repository_with_apt_quoting(tmp_path: Path, signer_cm: object) -> None:
+    """apt asks for ``%7e`` and ``%2b`` in .deb names; the edge answers with the table's headers."""
+    import requests
+
+    from kmrelease.serve import SiteBackend, running
+
+    site = LocalSite(tmp_path / "site")
+    debs = _debs(tmp_path, site, "v1.3.0-rc.1")
+    AptRepository(site, S, QUIET).publish(parse_version("v1.3.0-rc.1"), debs, signer_cm)  # type: ignore[arg-type]
+    with running(SiteBackend(tmp_path / "site")) as base:
+        deb = requests.get(
+            f"{base}/apt/pool/main/k/kilometers-cli/kilometers-cli_1.3.0%7erc.1_amd64.deb", timeout=10
+        )
+        assert deb.status_code == 200 and deb.content == debs[0].data
+        assert deb.headers["Cache-Control"] == "public, max-age=86400, immutable"
+        assert deb.headers["Content-Type"] == "application/vnd.debian.binary-package"
+        index = requests.get(f"{base}/apt/dists/unstable/InRelease", timeout=10)
+        assert index.status_code == 200 and index.headers["Cache-Control"] == "public, max-age=300"
+        keyring = requests.get(f"{base}/apt/kilometers-archive-keyring.gpg", timeout=10)
+        assert keyring.headers["Content-Type"] == "application/pgp-keys"
+        assert requests.get(f"{base}/apt/dists/stable/InRelease", timeout=10).status_code == 404
+        assert requests.get(f"{base}/apt/pool/..%2f..%2fmeta/version", timeout=10).status_code == 404
