@@ -9,6 +9,7 @@ which command runs the purge again.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +25,15 @@ RERUN = "`inv purge`"
 DEFAULT_TIMEOUT = 900.0  # Front Door purges usually take 1–10 minutes
 
 
+@dataclass(frozen=True)
+class ArmLimits:
+    """Every ARM request of the purge (the start and each poll): bounded waits and retries."""
+
+    connect: float = 10.0  # seconds to connect
+    read: float = 60.0  # seconds without a byte of the answer
+    retries: int = 3  # on connection errors, timeouts, 408/429/5xx (the SDK's policy)
+
+
 def purge(
     config: ReleaseConfig,
     reporter: Reporter,
@@ -33,6 +43,7 @@ def purge(
     credential: TokenCredential | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     polling_interval: float = 10.0,
+    limits: ArmLimits | None = None,
 ) -> None:
     """Purge the CDN paths of SPEC §6; a note and nothing else when no Front Door is configured."""
     az = config.azure
@@ -62,7 +73,15 @@ def purge(
         options["enforce_https"] = False  # a local ARM endpoint in tests; bearer tokens need TLS otherwise
     started = time.monotonic()
     try:
-        client = CdnManagementClient(credential, az.subscription_id, base_url=base_url)
+        bounds = limits or ArmLimits()
+        client = CdnManagementClient(
+            credential,
+            az.subscription_id,
+            base_url=base_url,
+            connection_timeout=bounds.connect,
+            read_timeout=bounds.read,
+            retry_total=bounds.retries,
+        )
         poller = client.afd_endpoints.begin_purge_content(
             az.resource_group,
             az.frontdoor_profile,

@@ -98,3 +98,17 @@ def test_dry_run_sends_nothing(capfd: pytest.CaptureFixture[str]) -> None:
 def test_unreachable_arm_is_one_line() -> None:
     with pytest.raises(KmError, match="`inv purge`"):
         cdn.purge(CONFIG, Reporter(), base_url="http://127.0.0.1:1", credential=Token(), timeout=5)
+
+
+def test_an_arm_endpoint_that_never_answers_is_bounded() -> None:
+    """Connect + read timeouts and bounded retries reach the SDK client (issue 13 point 1)."""
+    from tests.support import hostile
+
+    limits = cdn.ArmLimits(connect=1, read=1, retries=1)
+    with hostile.HostileServer(hostile.black_hole) as srv:
+        took, exc = hostile.elapsed(
+            lambda: cdn.purge(CONFIG, Reporter(), base_url=srv.url, credential=Token(), limits=limits)
+        )
+        assert 1 <= srv.accepted <= 2  # the POST (the SDK retries a read timeout of a POST at most once)
+    assert isinstance(exc, KmError) and "`inv purge`" in str(exc)
+    assert took < 8, took
