@@ -85,7 +85,7 @@ class EdgeCache:
         max_age = OBJECT[resolved.kind].max_age
         if max_age is None:
             return "UNCACHEABLE"
-        if code != 200:
+        if code not in (200, 206):  # a range is served from the cached whole
             return "MISS"
         with self._lock:
             filled = self._filled.get(resolved.key)

@@ -108,6 +108,7 @@ def morning(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Morning]:
         results["linux/arm64"] = install(base, c, tmp / "home-c")
         curl(c, f"{base}/releases/{CURRENT}/km-linux-arm64")  # the same file again: a CDN cache hit
         curl(c, "-I", f"{base}/releases/{CURRENT}/km-linux-arm64")  # HEAD: never a download
+        curl(c, "-r", "0-99", f"{base}/releases/{CURRENT}/km-linux-arm64")  # a range of it: not again
         results["missing"] = install(base, d, tmp / "home-d", ("KM_VERSION", "v9.9.9"))
         curl(d, f"{base}/releases/v9.9.9/km-linux-amd64.sha256")
         results["tampered"] = install(base, e, tmp / "home-e")
@@ -169,6 +170,7 @@ def test_json_report_counts_exactly(morning: Morning) -> None:
     assert r["installs"] == {"started": 5, "completed": 4}
     assert r["update_checks"] == 2
     raw = lines(morning)
+    assert [x["httpMethod"] for x in raw if x["httpStatusCode"] == 206] == ["GET"]  # the range was served
     failing = [(str(x["requestUri"]).split("/", 3)[3], x["httpStatusCode"]) for x in raw]
     failing = [("/" + p, s) for p, s in failing if int(str(s)) >= 400]
     assert failing and all(p.startswith("/releases/v9.9.9/") and s == 404 for p, s in failing)

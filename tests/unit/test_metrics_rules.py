@@ -229,6 +229,8 @@ def test_edge_cache_labels() -> None:
     assert cache.status("/version", 200, 0.0) == "MISS"
     assert cache.status("/version", 200, 299.0) == "HIT"
     assert cache.status("/version", 200, 301.0) == "MISS"  # max-age 300 passed: filled again
+    assert cache.status("/releases/v1.2.3/km-linux-amd64", 206, 0.0) == "MISS"
+    assert cache.status("/releases/v1.2.3/km-linux-amd64", 206, 1.0) == "HIT"
     assert cache.status("/health", 200, 0.0) == "UNCACHEABLE"
     assert cache.status("/nope", 404, 0.0) == "N/A"
     assert cache.status("/releases/v9.9.9/km-linux-amd64", 404, 0.0) == "MISS"
