@@ -26,6 +26,7 @@ import requests
 from .artifacts import Release, ReleaseFile
 from .errors import KmError
 from .hashing import CHUNK
+from .httpbounds import Limits, TooLarge, Unreachable, read_all
 from .ui import Bar, Reporter
 
 API_URL = "https://api.github.com"
@@ -33,6 +34,10 @@ TOKEN_ENV = "GITHUB_TOKEN"
 API_VERSION = "2022-11-28"
 TIMEOUT = (10, 300)  # connect, read
 ATTEMPTS = 3
+# An API answer (JSON) is read whole within 60 s + size ÷ 64 KiB/s and at most 16 MiB: a server
+# trickling bytes cannot hold a release forever.
+BODY_LIMITS = Limits(stall=300, total=60, min_rate=64 * 1024)
+BODY_CAP = 16 * 1024 * 1024
 
 
 def token_from_env(environ: dict[str, str] | None = None) -> str:
@@ -79,11 +84,14 @@ class _Api:
         if not url.startswith("http"):
             url = f"{self.api}/repos/{self.repo}{url}"
         last: str = ""
+        streamed = bool(kwargs.pop("stream", False))
         for attempt in range(ATTEMPTS):
             try:
-                resp = self.session.request(method, url, timeout=TIMEOUT, **kwargs)
-            except requests.RequestException as exc:
-                last = f"cannot reach GitHub: {type(exc).__name__}"
+                resp = self.session.request(method, url, timeout=TIMEOUT, stream=True, **kwargs)
+                if not streamed:  # an API answer: read whole, within a deadline and a cap
+                    read_all(resp, BODY_CAP, BODY_LIMITS)
+            except (requests.RequestException, Unreachable, TooLarge) as exc:
+                last = f"cannot reach GitHub: {exc if isinstance(exc, KmError) else type(exc).__name__}"
                 if method in ("GET", "PATCH", "DELETE") and attempt + 1 < ATTEMPTS:
                     time.sleep(0.5 * 2**attempt)
                     continue

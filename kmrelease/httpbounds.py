@@ -106,6 +106,12 @@ def _get(session: requests.Session, url: str, limits: Limits) -> requests.Respon
     raise Unreachable(f"cannot reach {url}: {last} ({limits.attempts} attempts)")
 
 
+def read_all(resp: requests.Response, cap: int, limits: Limits) -> requests.Response:
+    """Read a streamed response's whole body within the limits; ``resp.content`` holds it after."""
+    resp._content = b"".join(read_capped(resp, cap, limits))
+    return resp
+
+
 def read_capped(resp: requests.Response, cap: int, limits: Limits) -> Iterator[bytes]:
     """The body in pieces as they arrive; raises TooLarge past ``cap`` bytes and Unreachable on a
     stall or when the overall deadline (scaled by the announced size) passes."""
@@ -120,7 +126,7 @@ def read_capped(resp: requests.Response, cap: int, limits: Limits) -> Iterator[b
     try:
         while True:
             try:
-                chunk = resp.raw.read1(1 << 16)
+                chunk = resp.raw.read1(1 << 16, decode_content=True)  # gzip from a CDN, bounded
             except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
                 raise Unreachable(f"{url}: stalled, no data for {limits.stall:g}s") from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:

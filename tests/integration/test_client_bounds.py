@@ -39,3 +39,14 @@ def test_azure_storage_black_hole() -> None:
     assert isinstance(exc, KmError) and "after retries" in str(exc)
     assert KEY not in str(exc)
     assert took < 6, took
+
+
+def test_github_api_trickle_is_cut_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(github, "BODY_LIMITS", github.Limits(stall=5, total=1, min_rate=64 * 1024))
+    monkeypatch.setattr(github, "ATTEMPTS", 2)
+    with hostile.HostileServer(hostile.trickle(interval=0.1, size=1000)) as srv:
+        api = github._Api(srv.url, "o/r", "secret-token")
+        took, exc = hostile.elapsed(lambda: api.request("GET", "/releases", what="list releases"))
+    assert isinstance(exc, KmError) and "list releases: cannot reach GitHub: " in str(exc)
+    assert "too slow" in str(exc) and "secret-token" not in str(exc)
+    assert took < 6, took  # 1000 bytes at 10/s would take 100 s per attempt

@@ -200,3 +200,15 @@ def test_the_default_limits_give_up_within_a_minute() -> None:
     d = Limits()
     assert d.connect <= 10 and d.attempts * max(d.connect, d.stall) + 0.5 <= 60
     assert d.total + VERSION_CAP / d.min_rate <= 60
+
+
+def test_a_binary_over_the_cap_is_a_problem(
+    edge: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kmrelease import verify as verify_mod
+
+    monkeypatch.setattr(verify_mod, "BINARY_CAP", 1000)  # the fake binaries are ~100 KB
+    with pytest.raises(KmError) as err:
+        verify(edge, QUIET)
+    text = findings_of(err.value, capsys)
+    assert "/releases/v1.0.0/km-linux-amd64: larger than 1000 bytes" in text
