@@ -24,6 +24,7 @@ no report holds an address, a hash or a full User-Agent.
 from __future__ import annotations
 
 import math
+import mmap
 import re
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -389,8 +390,36 @@ class LocalStats:
 CHUNK = 1 << 20  # bytes read and decoded at a time
 
 
-def _chunks(fh: BinaryIO) -> Iterator[bytes]:
-    """The file in blocks of whole lines (the last one may lack its newline)."""
+def _chunks(fh: BinaryIO) -> Iterator[bytes | memoryview]:
+    """The file in blocks of whole lines (the last one may lack its newline): slices of a
+    read-only memory map (no copy), or blocks read when the file cannot be mapped."""
+    try:
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # empty, or not a regular file
+        yield from _read_chunks(fh)
+        return
+    with mm, memoryview(mm) as view:
+        start, size = 0, len(mm)
+        while start < size:
+            end = min(start + CHUNK, size)
+            if end < size:
+                cut = mm.rfind(b"\n", start, end) + 1
+                end = cut if cut > start else end
+            with view[start:end] as chunk:
+                yield chunk
+            _release(mm, start, end)
+            start = end
+
+
+def _release(mm: mmap.mmap, start: int, end: int) -> None:
+    """Drop the decoded pages from this process (they stay in the page cache): RSS stays small."""
+    page = mmap.PAGESIZE
+    first, last = start - start % page, end - end % page
+    if last > first and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        mm.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+
+def _read_chunks(fh: BinaryIO) -> Iterator[bytes]:
     rest = b""
     while block := fh.read(CHUNK):
         block = rest + block
@@ -406,16 +435,20 @@ _STRICT = msgspec.json.Decoder(LogLine)  # numbers as numbers, as the local edge
 _LENIENT = msgspec.json.Decoder(LogLine, strict=False)  # "200" is 200, as Front Door writes it
 
 
-def _decode(chunk: bytes, stats: LocalStats) -> list[LogLine]:
+def _decode(chunk: bytes | memoryview, stats: LocalStats) -> list[LogLine]:
     """A block of lines at once; line by line when one of them is not a record."""
-    stats.lines += chunk.count(b"\n") + (not chunk.endswith(b"\n"))
     for decoder in (_STRICT, _LENIENT):
         try:
-            return decoder.decode_lines(chunk)
+            lines = decoder.decode_lines(chunk)
         except msgspec.DecodeError:
-            pass
+            continue
+        stats.lines += len(lines)
+        return lines
     good = []
-    for line in chunk.splitlines():
+    for line in bytes(chunk).splitlines():
+        if not line.strip():
+            continue
+        stats.lines += 1
         try:
             good.append(_LENIENT.decode(line))
         except msgspec.DecodeError:
