@@ -10,12 +10,14 @@ When the container engine cannot run: a clear skip locally, a failure in CI
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -122,6 +124,7 @@ class Published:
     versions: tuple[str, ...]
     current: str
     manifests: dict[str, dict[str, Any]]
+    dist: Path | None = None  # where `inv release` built them (KM_DIST_DIR)
 
     def artifact(self, version: str, name: str) -> dict[str, Any]:
         return next(a for a in self.manifests[version]["artifacts"] if a["name"] == name)
@@ -159,17 +162,17 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Published:
             f"after releasing {OLD} and {NEW} the site's current version is {current!r}", pytrace=False
         )
     manifests = {v: json.loads((site / "releases" / v / "manifest.json").read_text()) for v in (OLD, NEW)}
-    return Published(site, (OLD, NEW), current, manifests)
+    return Published(site, (OLD, NEW), current, manifests, dist)
 
 
-@pytest.fixture(scope="session")
-def cdn(published: Published, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real edge (`inv serve`) in front of the published site, on 127.0.0.1 (a free port)."""
+@contextlib.contextmanager
+def edge(site: Path, log: Path, expect_version: str | None = None) -> Iterator[str]:
+    """The real edge (`inv serve`) in front of ``site`` on 127.0.0.1 (a free port); its URL."""
     inv = Path(sys.executable).with_name("inv")
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    probe = "/version" if expect_version else "/no-such-path"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [str(inv), "serve", "--site", str(published.site), "--host", "127.0.0.1", "--port", "0"],
+            [str(inv), "serve", "--site", str(site), "--host", "127.0.0.1", "--port", "0"],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -182,17 +185,12 @@ def cdn(published: Published, tmp_path_factory: pytest.TempPathFactory) -> Itera
             if not url:
                 m = re.search(r"on (http://127\.0\.0\.1:\d+)/", log.read_text())
                 url = m.group(1) if m else ""
-            if url:
-                try:
-                    with urllib.request.urlopen(url + "/version", timeout=2) as resp:
-                        if resp.read().decode().strip() == published.current:
-                            break
-                except OSError:
-                    pass
+            if url and _answers(url + probe, expect_version):
+                break
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"inv serve did not come up:\n{log.read_text()[-2000:]}", pytrace=False)
             time.sleep(0.2)
-        progress(f"inv serve: {url} (site {published.site})")
+        progress(f"inv serve: {url} (site {site})")
         yield url
     finally:
         proc.terminate()
@@ -201,6 +199,23 @@ def cdn(published: Published, tmp_path_factory: pytest.TempPathFactory) -> Itera
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _answers(url: str, expect: str | None) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return expect is None or resp.read().decode().strip() == expect
+    except urllib.error.HTTPError:
+        return expect is None  # any HTTP answer: the server is up
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def cdn(published: Published, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real edge (`inv serve`) in front of the published site, on 127.0.0.1 (a free port)."""
+    with edge(published.site, tmp_path_factory.mktemp("serve") / "serve.log", published.current) as url:
+        yield url
 
 
 # --------------------------------------------------------------------------- running things in containers
