@@ -135,6 +135,26 @@ def packages(c: Context, version: str = "", dry_run: bool = False) -> None:
 
 @task(
     help={
+        "version": "release version whose dist/<version>/packages/ to push",
+        "only": "comma list of brew, scoop, winget (default: all)",
+        "dry_run": "print the plan; push nothing",
+    }
+)
+@expected_failures
+def mirrors(c: Context, version: str = "", only: str = "", dry_run: bool = False) -> None:
+    """Commit km.rb to the Homebrew tap, km.json to the Scoop bucket, open the winget PR (tokens: README)."""
+    from kmrelease.layout import dist_dir
+    from kmrelease.packages.mirrors import MIRRORS, push_mirrors
+    from kmrelease.packages.settings import load_settings
+    from kmrelease.packages.stage import packages_dir
+
+    v = _version(version)
+    chosen = [p.strip() for p in only.split(",") if p.strip()] or list(MIRRORS)
+    push_mirrors(load_settings(), v, packages_dir(dist_dir(str(v))), Reporter(), only=chosen, dry_run=dry_run)
+
+
+@task(
+    help={
         "version": "an already published version",
         **DESTINATION_HELP,
     }
@@ -340,7 +360,7 @@ def ci_prepare(c: Context) -> None:
     print(f"release version {version}", file=sys.stderr)
 
 
-ns = Collection(build, checksums, packages, release, promote, purge, verify, serve, metrics)
+ns = Collection(build, checksums, packages, mirrors, release, promote, purge, verify, serve, metrics)
 
 
 ns.add_collection(Collection("infra", infra_plan, infra_apply, infra_outputs, infra_backup, infra_restore))

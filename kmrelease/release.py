@@ -113,6 +113,22 @@ def packages_stage(req: ReleaseRequest, dist: Path, reporter: Reporter) -> None:
     make_packages(req.version, dist, reporter, dry_run=req.dry_run)
 
 
+def mirrors_stage(req: ReleaseRequest, dist: Path, outcome: Outcome, reporter: Reporter) -> None:
+    """The Homebrew tap, the Scoop bucket and the winget PR, for a production release that became current."""
+    if req.dest != "azure":
+        reporter.info(f"package repositories not pushed for a {req.dest} release (`inv mirrors` pushes them)")
+    elif not outcome.promoted:
+        reporter.info(f"{req.version} did not become current: package repositories left as they are")
+    elif req.skip_packages:
+        reporter.info("package repositories not pushed (--skip-packages)")
+    else:
+        from .packages.mirrors import push_mirrors
+        from .packages.settings import load_settings
+        from .packages.stage import packages_dir
+
+        push_mirrors(load_settings(), req.version, packages_dir(dist), reporter)
+
+
 def release(req: ReleaseRequest, reporter: Reporter) -> Outcome:
     """Everything from source to a verified, current release."""
     config = load_config()
@@ -164,6 +180,7 @@ def release(req: ReleaseRequest, reporter: Reporter) -> Outcome:
         )
     if req.dest == "azure":
         publish_to_github(rel, config, reporter, latest=outcome.promoted)
+    mirrors_stage(req, dist, outcome, reporter)
     moved = f"{req.version} is current" if outcome.promoted else f"current stays {outcome.current or 'unset'}"
     reporter.step(
         f"released {req.version} to {dest.label}: {len(outcome.uploaded)} uploaded "

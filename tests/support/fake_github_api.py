@@ -1,4 +1,8 @@
-"""A local GitHub REST API (api host + upload host) for the endpoints the release publisher uses.
+"""A local GitHub REST API (api host + upload host) for the endpoints the release publishers use.
+
+Package repositories (:class:`Repo`, in ``repos``): contents (GET, PUT with the blob sha
+rules: 201 created, 200 updated, 409/422 on a stale or missing sha), git refs, forks and
+pulls, ``/user``; ``reject_puts`` answers 422 to the next content writes.
 
 Releases (drafts hidden from the tag lookup, as on GitHub), assets with ``state``,
 ``size`` and ``digest`` (``sha256:…``, switchable off to mimic older servers),
@@ -8,6 +12,7 @@ Releases (drafts hidden from the tag lookup, as on GitHub), assets with ``state`
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -17,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 
 @dataclass
@@ -42,6 +47,30 @@ class Rel:
 
 
 @dataclass
+class Repo:
+    """A repository for the contents, git refs, forks and pulls endpoints (package repositories)."""
+
+    full_name: str
+    default_branch: str = "main"
+    files: dict[str, dict[str, bytes]] = field(default_factory=dict)  # branch → path → content
+    heads: dict[str, str] = field(default_factory=dict)  # branch → commit sha
+    pulls: list[dict[str, Any]] = field(default_factory=list)
+    commits: int = 0
+
+    def __post_init__(self) -> None:
+        self.files.setdefault(self.default_branch, {})
+        self.heads.setdefault(self.default_branch, hashlib.sha1(self.full_name.encode()).hexdigest())
+
+    def commit(self, branch: str) -> None:
+        self.commits += 1
+        self.heads[branch] = hashlib.sha1(f"{self.full_name}{branch}{self.commits}".encode()).hexdigest()
+
+
+def blob_sha(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@dataclass
 class FakeGithub:
     repo: str = "kilometers-ai/kilometers-cli"
     token: str = "ghp_testtoken"
@@ -53,6 +82,9 @@ class FakeGithub:
     break_uploads: int = 0  # the next N uploads end in 502, leaving a "starter" asset
     api_url: str = ""
     upload_url: str = ""
+    repos: dict[str, Repo] = field(default_factory=dict)  # package repositories by full name
+    user: str = "km-bot"  # the token's user (GET /user)
+    reject_puts: int = 0  # the next N content writes are refused with 422
     _next: int = 1
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -129,9 +161,19 @@ class FakeGithub:
                 url = urlsplit(self.path)
                 with gh._lock:
                     gh.log.append((method, url.path + ("?" + url.query if url.query else "")))
-                data = self.body() if method in ("POST", "PATCH") else b""
+                data = self.body() if method in ("POST", "PATCH", "PUT") else b""
                 if self.headers.get("Authorization") != f"Bearer {gh.token}":
                     self.send(401, {"message": "Bad credentials", "documentation_url": "https://docs"})
+                    return
+                if url.path == "/user":
+                    self.send(200, {"login": gh.user})
+                    return
+                rm = re.fullmatch(r"/repos/([^/]+/[^/]+)(/.*)?", url.path)
+                if rm and rm.group(1) in gh.repos:
+                    with gh._lock:
+                        self.route_repo(
+                            gh.repos[rm.group(1)], method, rm.group(2) or "", parse_qs(url.query), data
+                        )
                     return
                 prefix = f"/repos/{gh.repo}"
                 if not url.path.startswith(prefix + "/"):
@@ -201,6 +243,89 @@ class FakeGithub:
                 else:
                     self.send(404, {"message": "Not Found"})
 
+            def route_repo(
+                self, repo: Repo, method: str, path: str, q: dict[str, list[str]], data: bytes
+            ) -> None:
+                doc = json.loads(data) if data else {}
+                if method == "GET" and path == "":
+                    self.send(200, {"full_name": repo.full_name, "default_branch": repo.default_branch})
+                elif (m := re.fullmatch(r"/contents/(.+)", path)) and method in ("GET", "PUT"):
+                    self.contents(repo, method, unquote(m.group(1)), q, doc)
+                elif method == "GET" and (m := re.fullmatch(r"/git/ref/heads/(.+)", path)):
+                    head = repo.heads.get(m.group(1))
+                    self.send(200, {"object": {"sha": head}}) if head else self.send(
+                        404, {"message": "Not Found"}
+                    )
+                elif method == "POST" and path == "/git/refs":
+                    branch = doc["ref"].removeprefix("refs/heads/")
+                    if branch in repo.heads:
+                        self.send(422, {"message": "Reference already exists"})
+                        return
+                    repo.files[branch] = dict(repo.files[repo.default_branch])
+                    repo.heads[branch] = doc["sha"]
+                    self.send(201, {"ref": doc["ref"], "object": {"sha": doc["sha"]}})
+                elif method == "POST" and path == "/forks":
+                    name = f"{gh.user}/{repo.full_name.split('/')[1]}"
+                    if name not in gh.repos:
+                        gh.repos[name] = Repo(
+                            name,
+                            repo.default_branch,
+                            {repo.default_branch: dict(repo.files[repo.default_branch])},
+                        )
+                    self.send(202, {"full_name": name})
+                elif method == "GET" and path == "/pulls":
+                    head = q.get("head", [""])[0]
+                    self.send(200, [p for p in repo.pulls if not head or p["head"] == head])
+                elif method == "POST" and path == "/pulls":
+                    if any(p["head"] == doc["head"] and p["state"] == "open" for p in repo.pulls):
+                        self.send(
+                            422,
+                            {
+                                "message": "Validation Failed",
+                                "errors": [{"message": "A pull request already exists"}],
+                            },
+                        )
+                        return
+                    number = len(repo.pulls) + 1
+                    pr = {**doc, "number": number, "state": "open",
+                          "html_url": f"https://github.com/{repo.full_name}/pull/{number}"}  # fmt: skip
+                    repo.pulls.append(pr)
+                    self.send(201, pr)
+                else:
+                    self.send(404, {"message": "Not Found"})
+
+            def contents(
+                self, repo: Repo, method: str, path: str, q: dict[str, list[str]], doc: dict[str, Any]
+            ) -> None:
+                branch = (q.get("ref") or [doc.get("branch") or repo.default_branch])[0]
+                files = repo.files.get(branch)
+                if files is None:
+                    self.send(404, {"message": "No commit found for the ref"})
+                    return
+                current = files.get(path)
+                if method == "GET":
+                    if current is None:
+                        self.send(404, {"message": "Not Found"})
+                        return
+                    content = base64.b64encode(current).decode()
+                    self.send(
+                        200, {"type": "file", "path": path, "sha": blob_sha(current), "content": content}
+                    )
+                    return
+                if gh.reject_puts > 0:
+                    gh.reject_puts -= 1
+                    self.send(422, {"message": "Invalid request. content is not valid Base64"})
+                    return
+                if current is not None and doc.get("sha") != blob_sha(current):
+                    self.send(409 if doc.get("sha") else 422, {"message": f"{path} does not match the sha"})
+                    return
+                files[path] = base64.b64decode(doc["content"])
+                repo.commit(branch)
+                self.send(
+                    200 if current is not None else 201,
+                    {"content": {"path": path, "sha": blob_sha(files[path])}},
+                )
+
             def create(self, doc: dict[str, Any]) -> None:
                 tag = doc["tag_name"]
                 if gh.race_create and gh.by_tag(tag) is None:
@@ -248,6 +373,9 @@ class FakeGithub:
 
             def do_POST(self) -> None:
                 self.handle_any("POST")
+
+            def do_PUT(self) -> None:
+                self.handle_any("PUT")
 
             def do_PATCH(self) -> None:
                 self.handle_any("PATCH")
