@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,9 +25,8 @@ const (
 	// a burst such as a 10 MB message is absorbed whole however slow the
 	// log side is. Chunks are allocated when needed; past keepChunks, those
 	// the log side is done with are let go.
-	keepChunks  = 8
-	keepLineBuf = 1 << 20
-	gapNote     = "not inspected: the log fell behind the traffic"
+	keepChunks = 8
+	gapNote    = "not inspected: the log fell behind the traffic"
 )
 
 // Variables for tests.
@@ -190,6 +190,9 @@ func (t *tap) cut(lg *logger) {
 		if it.b != nil {
 			t.release(it.b[:cap(it.b)])
 		}
+		// Classifying is the heavy part: let the relay and the tap readers
+		// have a processor first whenever they are ready to run.
+		runtime.Gosched()
 	}
 	if g := t.gap.Swap(0); g > 0 {
 		c.write(item{gap: g, at: time.Now()})
@@ -233,7 +236,8 @@ type cutter struct {
 	overflow bool   // longer than maxInspect
 	gapped   bool   // part of it was relayed without a copy
 	// Up to wholeLine bytes, the line is gathered and classified whole
-	// (three times faster than the stream); past that it is streamed.
+	// (three times faster than the stream); past that it is streamed. The
+	// buffer is kept for the next line (at most wholeLine).
 	line      []byte
 	streaming bool
 	msgs      []Message
@@ -337,9 +341,6 @@ func (c *cutter) finish() {
 		}
 	default:
 		c.emit(c.line)
-	}
-	if cap(c.line) > keepLineBuf {
-		c.line = nil
 	}
 	c.size, c.overflow, c.gapped, c.streaming = 0, false, false, false
 }
