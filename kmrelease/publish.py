@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -101,6 +101,7 @@ def publish_release(
     dry_run: bool = False,
     scripts_dir: Path = SCRIPTS,
     before_current: Callable[[], bool] | None = None,
+    public: Mapping[Kind, bytes] | None = None,
 ) -> Outcome:
     """Publish (and maybe make current) under the destination's publisher lock (none for a dry run)."""
     with publisher_lock(dest, f"release {release.version}", dry_run):
@@ -113,6 +114,7 @@ def publish_release(
             dry_run=dry_run,
             scripts_dir=scripts_dir,
             before_current=before_current,
+            public=public,
         )
 
 
@@ -145,9 +147,12 @@ def _publish_release(
     dry_run: bool = False,
     scripts_dir: Path = SCRIPTS,
     before_current: Callable[[], bool] | None = None,
+    public: Mapping[Kind, bytes] | None = None,
 ) -> Outcome:
     """``before_current`` runs after the read back and before anything current changes (the APT
-    repository); it returns whether it changed something public."""
+    repository); it returns whether it changed something public. ``public``: the published install
+    scripts (as rendered for this release) and the key documents, written in step 4 instead of the
+    files of ``scripts_dir``."""
     v = str(release.version)
     folder = key_of(Kind.VERSIONED, version=v, file="")
     # 1. validate: nothing remote changes before every check has passed
@@ -231,10 +236,10 @@ def _publish_release(
 
     if before_current is not None:
         outcome.changed_public |= before_current()
-    # 4. install scripts, then latest/ and the version pointer
+    # 4. install scripts (and the key documents), then latest/ and the version pointer
     if do_promote:
         _check_release_content(dest, release, reporter)
-    outcome.changed_public |= publish_scripts(dest, scripts, reporter)
+    outcome.changed_public |= publish_scripts(dest, scripts, reporter, public)
     if do_promote:
         files = {f.name: ObjectInfo(f.digest.size, f.digest.md5) for f in release.files}
         outcome.changed_public |= make_current(dest, release.version, files, reporter)
@@ -263,9 +268,25 @@ class _Tee:
             b.advance(amount)
 
 
-def publish_scripts(dest: Destination, scripts: Iterable[tuple[Kind, Path]], reporter: Reporter) -> bool:
+def publish_scripts(
+    dest: Destination,
+    scripts: Iterable[tuple[Kind, Path]],
+    reporter: Reporter,
+    public: Mapping[Kind, bytes] | None = None,
+) -> bool:
+    """The install scripts (``public`` holds rendered copies of some) and any other small public object."""
     changed = False
+    public = dict(public or {})
+    for kind, data in public.items():
+        key = key_of(kind)
+        if dest.read_bytes(key) == data:
+            continue
+        reporter.info(f"publish {key} ({len(data)} bytes)")
+        dest.put_bytes(key, data, headers_of(kind, key.rsplit("/", 1)[-1]))
+        changed = True
     for kind, path in scripts:
+        if kind in public:
+            continue
         key = key_of(kind)
         d = digest_file(path)
         if _same(dest.stat(key), d.size, d.md5):

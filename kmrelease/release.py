@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from .layout import dist_dir, site_dir
 from .matrix import TARGETS
 from .publish import Outcome, promote_version, publish_release, publisher_lock, script_paths
 from .serve import SiteBackend, running
+from .sign.keys import TrustedKey
 from .sign.release import plan_signing, sign_stage
 from .ui import Reporter
 from .verify import verify
@@ -64,6 +66,7 @@ def after_publish(
     *,
     skip_purge: bool,
     version: Version,
+    trusted: Sequence[TrustedKey] | None = None,
 ) -> None:
     """Steps 5 and 6: purge the CDN, then verify through the public URL."""
     if skip_purge:
@@ -80,11 +83,11 @@ def after_publish(
     if isinstance(dest, LocalSite):
         # The local edge is the CDN of a local site: verify through it over real HTTP.
         with running(SiteBackend(dest.root)) as url:
-            verify(url, reporter, version=str(version))
+            verify(url, reporter, version=str(version), trusted=trusted)
         return
     base = public_base_url(config)
     if base:
-        verify(base, reporter, version=str(version))
+        verify(base, reporter, version=str(version), trusted=trusted)
     else:
         reporter.info("no public base URL configured: verification through the CDN skipped")
 
@@ -133,10 +136,8 @@ def release(req: ReleaseRequest, reporter: Reporter) -> Outcome:
     """Everything from source to a verified, current release."""
     config = load_config()
     # the cheap checks first: nothing is built for a release that cannot be published (or signed)
-    if req.dest not in DESTINATIONS:
-        raise KmError(f"unknown destination {req.dest!r}: expected one of {', '.join(DESTINATIONS)}")
-    signing = plan_signing(req, config, reporter)
     dest = open_destination(req.dest, req.site, config, reporter)
+    signing = plan_signing(req, config, reporter)
     dest.check_writable()
     script_paths()
     dist = dist_dir(str(req.version))
@@ -166,17 +167,32 @@ def release(req: ReleaseRequest, reporter: Reporter) -> Outcome:
     rel = load_release(dist, req.version, require_signatures=signing.signer is not None and not req.dry_run)
     from .packages.publishing import release_step
 
+    public = signing.public(script_paths())
     with (
         publisher_lock(dest, f"release {req.version}", req.dry_run),  # through verification
         release_step(rel, dest, reporter, force=req.force, dry_run=req.dry_run) as apt,
     ):
         outcome = publish_release(
-            rel, dest, reporter, force=req.force, promote=req.promote, dry_run=req.dry_run, before_current=apt
+            rel,
+            dest,
+            reporter,
+            force=req.force,
+            promote=req.promote,
+            dry_run=req.dry_run,
+            before_current=apt,
+            public=public,
         )
         if req.dry_run:
             return outcome
         after_publish(
-            outcome, dest, req.dest, config, reporter, skip_purge=req.skip_purge, version=req.version
+            outcome,
+            dest,
+            req.dest,
+            config,
+            reporter,
+            skip_purge=req.skip_purge,
+            version=req.version,
+            trusted=signing.trusted,
         )
     if req.dest == "azure":
         publish_to_github(rel, config, reporter, latest=outcome.promoted)

@@ -36,6 +36,8 @@ class Kind(StrEnum):
     APT_POOL = "apt_pool"  # the .deb files of the APT repository (SPEC §14): immutable
     APT_DISTS = "apt_dists"  # its signed index: InRelease, Release(.gpg), Packages(.gz), by-hash
     APT_KEYRING = "apt_keyring"  # the archive keyring (OpenPGP, binary)
+    ALLOWED_SIGNERS = "allowed_signers"
+    RELEASE_KEYS = "release_keys"
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ OBJECTS: tuple[ObjectClass, ...] = (
     ObjectClass(Kind.APT_POOL, "apt/pool/{path}", "public, max-age=86400, immutable", None, 86400),
     ObjectClass(Kind.APT_DISTS, "apt/dists/{path}", "public, max-age=300", None, 300),
     ObjectClass(Kind.APT_KEYRING, "apt/kilometers-archive-keyring.gpg", "public, max-age=300", PGP_KEYS, 300),
+    # SPEC §13: the trusted release keys, for convenience (trust never comes from the CDN)
+    ObjectClass(Kind.ALLOWED_SIGNERS, "keys/allowed_signers", "public, max-age=300", TEXT, 300),
+    ObjectClass(Kind.RELEASE_KEYS, "keys/release-keys.pem", "public, max-age=300", TEXT, 300),
 )
 
 ROUTES: tuple[Route, ...] = (
@@ -83,6 +88,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/version", Kind.VERSION, purge=True),
     Route("/health", Kind.HEALTH, purge=True),
     Route("/releases/latest/{file}", Kind.LATEST, purge=True),
+    Route("/keys/allowed_signers", Kind.ALLOWED_SIGNERS, purge=True),
+    Route("/keys/release-keys.pem", Kind.RELEASE_KEYS, purge=True),
     Route("/releases/{version}/{file}", Kind.VERSIONED, purge=False),
     Route("/apt/pool/{path}", Kind.APT_POOL, purge=False),
     Route("/apt/dists/{path}", Kind.APT_DISTS, purge=True),
@@ -116,7 +123,7 @@ _TEXT_NAMES = ("SHA256SUMS", "Packages", "Release", "InRelease")
 
 def content_type_for(filename: str) -> str:
     """The Content-Type of a release file, from its name."""
-    if filename.endswith((".sha256", ".rb", ".yaml")) or filename in _TEXT_NAMES:
+    if filename.endswith((".sha256", ".rb", ".yaml", ".sig")) or filename in _TEXT_NAMES:
         return TEXT
     if filename.endswith(".deb"):
         return DEB

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import requests
@@ -13,6 +14,9 @@ from .artifacts import check_manifest, parse_sums
 from .errors import KmError
 from .httpbounds import BadRedirect, Limits, TooLarge, excerpt, open_bounded, read_capped
 from .layout import MANIFEST, SUMS, sha256_name
+from .sign.keys import TrustedKey
+from .sign.stage import verify_pair
+from .sign.statement import P256, SIG
 from .ui import Reporter
 from .urlspace import ROUTES, Kind, key_of, public_path, resolve
 from .version import ACCEPTED_FORM, Version, parse_version
@@ -67,11 +71,15 @@ class _Client:
         return resp
 
     def text(self, path: str, cap: int = TEXT_CAP) -> str | None:
+        raw = self.raw(path, cap)
+        return None if raw is None else raw.decode("utf-8", "replace")
+
+    def raw(self, path: str, cap: int = TEXT_CAP) -> bytes | None:
         resp = self.get(path)
         if resp is None:
             return None
         try:
-            return b"".join(read_capped(resp, cap, self.limits)).decode("utf-8", "replace")
+            return b"".join(read_capped(resp, cap, self.limits))
         except TooLarge:
             self.findings.add(f"{path}: larger than {cap} bytes")
             return None
@@ -147,10 +155,29 @@ def _release_files(client: _Client, folder: str, version: Version, f: Findings) 
             f.add(f"{prefix}{name}: sha256 {hexd} ({size} bytes), but {'; '.join(wrong)}")
 
 
+def _signatures(
+    client: _Client, folder: str, version: Version, trusted: Sequence[TrustedKey], f: Findings
+) -> None:
+    """Both signatures of ``SHA256SUMS`` in ``folder`` verify with one of the ``trusted`` keys."""
+    prefix = "/" + folder.rstrip("/") + "/"
+    sums, sig, p256 = (client.raw(prefix + name) for name in (SUMS, SIG, P256))
+    if sums is None or sig is None or p256 is None:
+        return  # the missing file is already a finding
+    if not any(verify_pair(sig.decode("utf-8", "replace"), p256, str(version), sums, t.key) for t in trusted):
+        names = ", ".join(t.name for t in trusted) or "none"
+        f.add(f"{prefix}{SUMS}: its signatures do not verify for {version} with a trusted key ({names})")
+
+
 def verify(
-    base_url: str, reporter: Reporter, *, version: str | None = None, limits: Limits | None = None
+    base_url: str,
+    reporter: Reporter,
+    *,
+    version: str | None = None,
+    limits: Limits | None = None,
+    trusted: Sequence[TrustedKey] | None = None,
 ) -> Findings:
-    """Check /health, /version and every artifact's hash; raise with the list of problems.
+    """Check /health, /version, every artifact's hash and (with ``trusted``) the release signatures;
+    raise with the list of problems.
 
     Every wait is bounded (:class:`~kmrelease.httpbounds.Limits`): a server that does not
     answer, stalls or trickles ends the verification with one line, within a minute or so."""
@@ -184,6 +211,8 @@ def verify(
     target = wanted or current
     if target is not None:
         _release_files(client, key_of(Kind.VERSIONED, version=str(target), file=""), target, f)
+        if trusted is not None:
+            _signatures(client, key_of(Kind.VERSIONED, version=str(target), file=""), target, trusted, f)
         if current is not None and target == current:
             _release_files(client, key_of(Kind.LATEST, file=""), target, f)
             for route in ROUTES:

@@ -144,6 +144,13 @@ locals {
       destination = null
       cache       = "00:05:00"
     }
+    keys = {
+      order       = 11
+      paths       = ["keys/allowed_signers", "keys/release-keys.pem"]
+      operator    = "Equal"
+      destination = null
+      cache       = "00:05:00"
+    }
   }
 }
 

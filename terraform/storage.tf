@@ -10,7 +10,7 @@
 
 locals {
   # Must equal kmrelease.urlspace.CONTAINERS (tests/unit/test_terraform.py checks it).
-  blob_containers = ["install", "meta", "releases", "apt"]
+  blob_containers = ["install", "meta", "releases", "apt", "keys"]
 }
 
 resource "azurerm_resource_group" "release" {

@@ -57,9 +57,8 @@ def load_public_key(path: Path) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def load_trusted(root: Path) -> list[TrustedKey]:
-    """The keys of ``build/keys/``, sorted by file name (none: an empty list)."""
-    folder = root / KEYS_DIR
+def load_trusted(folder: Path) -> list[TrustedKey]:
+    """The keys of ``folder`` (``build/keys/``), sorted by file name (none: an empty list)."""
     if not folder.is_dir():
         return []
     return [TrustedKey(p.name, load_public_key(p)) for p in sorted(folder.glob("*.pem"))]

@@ -3,6 +3,7 @@ sign ``SHA256SUMS`` after the checksums (reusing signatures already published fo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,12 +13,13 @@ from ..destinations import Destination
 from ..layout import SUMS
 from ..ui import Reporter
 from ..urlspace import Kind, key_of
-from .keys import TrustedKey, trusted_keys_value
+from .keys import TrustedKey, load_trusted, principal, trusted_keys_value
+from .published import public_objects
 from .settings import read_settings, release_signer
 from .signers import DEV_KEY, Signer
 from .stage import sign_release, verify_pair
 from .statement import P256, SIG
-from .trust import build_trust, release_trust
+from .trust import release_trust
 
 if TYPE_CHECKING:
     from ..release import ReleaseRequest
@@ -26,7 +28,17 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class SigningPlan:
     signer: Signer | None  # None only for a dry run that would make the development key
-    trusted_keys: str  # the {trusted_keys} ldflags value
+    trusted: tuple[TrustedKey, ...]  # what the binaries, install scripts and /keys/ trust
+    principal: str  # release@<public host>
+
+    @property
+    def trusted_keys(self) -> str:
+        """The {trusted_keys} ldflags value."""
+        return trusted_keys_value(self.trusted)
+
+    def public(self, scripts: Sequence[tuple[Kind, Path]]) -> dict[Kind, bytes]:
+        """The install scripts and key documents this release publishes."""
+        return public_objects(self.trusted, self.principal, scripts)
 
 
 def plan_signing(
@@ -34,12 +46,13 @@ def plan_signing(
 ) -> SigningPlan:
     """The signer and the keys the binaries trust; refuses an unsigned or development-key Azure release."""
     settings = read_settings(config.path)
+    who = principal(config.public_base_url)
     if req.dry_run and not settings.configured and req.dest == "local" and not (root / DEV_KEY).is_file():
         reporter.info(f"no signing key configured: would make the development key {DEV_KEY} and sign with it")
-        return SigningPlan(None, build_trust(root, config.path, settings))
+        return SigningPlan(None, tuple(load_trusted(settings.keys_path(root))), who)
     signer = release_signer(settings, root, dest=req.dest, reporter=reporter)
-    trusted = release_trust(root, signer, req.dest, reporter)
-    return SigningPlan(signer, trusted_keys_value(trusted))
+    trusted = release_trust(settings.keys_path(root), signer, req.dest, reporter)
+    return SigningPlan(signer, tuple(trusted), who)
 
 
 def adopt_published(dest: Destination, dist: Path, version: str, key: TrustedKey, reporter: Reporter) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import KmError
 from ..ui import Reporter
-from .keyvault import KeyVaultSigner
+from .keys import KEYS_DIR
 from .signers import DEV_KEY, KeyFileSigner, Signer, development_key
 
 ENV = "KM_SIGNING_KEY"
@@ -26,31 +26,46 @@ ENV = "KM_SIGNING_KEY"
 class SigningSettings:
     key_file: str = ""
     key_vault_key: str = ""
-    source: str = ""  # where the setting came from, for messages
+    source: str = ""  # where the key setting came from, for messages
+    keys_dir: str = ""  # the trusted public keys (default build/keys), relative to the project root
 
     @property
     def configured(self) -> bool:
         return bool(self.key_file or self.key_vault_key)
 
+    def keys_path(self, root: Path) -> Path:
+        path = Path(self.keys_dir or KEYS_DIR).expanduser()
+        return path if path.is_absolute() else root / path
 
-def read_settings(config_file: Path | None) -> SigningSettings:
-    env = os.environ.get(ENV, "").strip()
-    if env:
-        if env.startswith("https://"):
-            return SigningSettings(key_vault_key=env, source=ENV)
-        return SigningSettings(key_file=env, source=ENV)
+
+def _table(config_file: Path | None) -> dict[str, object]:
     if config_file is None or not config_file.is_file():
-        return SigningSettings()
+        return {}
     try:
         table = tomllib.loads(config_file.read_text(encoding="utf-8")).get("signing", {})
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise KmError(f"cannot read release configuration {config_file}: {exc}") from None
     if not isinstance(table, dict):
         raise KmError(f"{config_file}: [signing] must be a table")
-    unknown = sorted(set(table) - {"key_file", "key_vault_key"})
+    unknown = sorted(set(table) - {"key_file", "key_vault_key", "keys_dir"})
     if unknown:
-        raise KmError(f"{config_file}: [signing] has unknown keys {unknown} (key_file, key_vault_key)")
-    s = SigningSettings(str(table.get("key_file", "")), str(table.get("key_vault_key", "")), "[signing]")
+        raise KmError(
+            f"{config_file}: [signing] has unknown keys {unknown} (key_file, key_vault_key, keys_dir)"
+        )
+    return table
+
+
+def read_settings(config_file: Path | None) -> SigningSettings:
+    table = _table(config_file)
+    keys_dir = str(table.get("keys_dir", ""))
+    env = os.environ.get(ENV, "").strip()
+    if env:
+        if env.startswith("https://"):
+            return SigningSettings(key_vault_key=env, source=ENV, keys_dir=keys_dir)
+        return SigningSettings(key_file=env, source=ENV, keys_dir=keys_dir)
+    s = SigningSettings(
+        str(table.get("key_file", "")), str(table.get("key_vault_key", "")), "[signing]", keys_dir
+    )
     if s.key_file and s.key_vault_key:
         raise KmError(f"{config_file}: [signing] gives both key_file and key_vault_key: choose one")
     return s
@@ -58,7 +73,12 @@ def read_settings(config_file: Path | None) -> SigningSettings:
 
 def configured_signer(settings: SigningSettings, root: Path) -> Signer | None:
     if settings.key_vault_key:
-        return KeyVaultSigner(settings.key_vault_key)
+        from ..extras import needs_extra
+
+        with needs_extra("azure", "signing with a Key Vault key"):
+            from .keyvault import KeyVaultSigner
+
+            return KeyVaultSigner(settings.key_vault_key)
     if settings.key_file:
         path = Path(settings.key_file).expanduser()
         path = path if path.is_absolute() else root / path

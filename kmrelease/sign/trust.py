@@ -12,31 +12,31 @@ from pathlib import Path
 
 from ..errors import KmError
 from ..ui import Reporter
-from .keys import KEYS_DIR, TrustedKey, is_trusted, load_trusted, trusted_keys_value, with_key
+from .keys import TrustedKey, is_trusted, load_trusted, trusted_keys_value, with_key
 from .settings import SigningSettings, build_signer, read_settings
 from .signers import Signer
 
 
-def release_trust(root: Path, signer: Signer, dest: str, reporter: Reporter) -> list[TrustedKey]:
-    """The trusted keys of a release signed by ``signer`` to ``dest``."""
-    trusted = load_trusted(root)
+def release_trust(folder: Path, signer: Signer, dest: str, reporter: Reporter) -> list[TrustedKey]:
+    """The trusted keys (those of ``folder``, build/keys) of a release signed by ``signer`` to ``dest``."""
+    trusted = load_trusted(folder)
     key = signer.public_key()
     if is_trusted(trusted, key):
         return trusted
     if dest != "local":
         raise KmError(
-            f"{signer.label} is not one of the trusted keys in {KEYS_DIR}/: published binaries would "
+            f"{signer.label} is not one of the trusted keys in {folder}: published binaries would "
             "refuse its signatures (`inv keys.export` writes a Key Vault key's public half there)"
         )
     name = "the development key" if signer.development else signer.label
-    reporter.info(f"this local release's binaries also trust {name} (not in {KEYS_DIR}/)")
+    reporter.info(f"this local release's binaries also trust {name} (not in {folder.name}/)")
     return with_key(trusted, key, name)
 
 
 def build_trust(root: Path, config_file: Path | None, settings: SigningSettings | None = None) -> str:
     """The ``{trusted_keys}`` value of a plain ``inv build``: build/keys plus a local signing key."""
     s = settings if settings is not None else read_settings(config_file)
-    trusted = load_trusted(root)
+    trusted = load_trusted(s.keys_path(root))
     local = build_signer(s, root)
     if local is not None:
         trusted = with_key(trusted, local.public_key(), local.label)

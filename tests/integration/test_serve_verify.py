@@ -13,10 +13,13 @@ import requests
 
 from kmrelease import urlspace
 from kmrelease.artifacts import Release
+from kmrelease.config import ROOT
 from kmrelease.destinations.local import LocalSite
 from kmrelease.errors import KmError
 from kmrelease.publish import publish_release
 from kmrelease.serve import SiteBackend, backend_for, running
+from kmrelease.sign.keys import load_trusted
+from kmrelease.sign.published import key_documents
 from kmrelease.ui import Reporter
 from kmrelease.verify import verify
 
@@ -26,7 +29,10 @@ QUIET = Reporter(quiet=True)
 @pytest.fixture
 def site(tmp_path: Path, release_v1: Release, scripts_dir: Path) -> Path:
     root = tmp_path / "site"
-    publish_release(release_v1, LocalSite(root), QUIET, scripts_dir=scripts_dir)
+    keys = key_documents(
+        load_trusted(ROOT / "build" / "keys"), "release@get.kilometers.ai"
+    )  # /keys/... (SPEC §13)
+    publish_release(release_v1, LocalSite(root), QUIET, scripts_dir=scripts_dir, public=keys)
     return root
 
 

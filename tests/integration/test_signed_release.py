@@ -4,17 +4,24 @@ ssh-keygen and openssl; a re-run keeps them; Azure refuses to publish unsigned."
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from kmrelease import layout
 from kmrelease.artifacts import Release
+from kmrelease.config import ROOT
+from kmrelease.errors import KmError
 from kmrelease.matrix import TARGETS
 from kmrelease.release import ReleaseRequest, release
+from kmrelease.serve import SiteBackend, running
+from kmrelease.sign.keys import TrustedKey, public_pem
 from kmrelease.sign.statement import P256, SIG
 from kmrelease.ui import Reporter
+from kmrelease.verify import verify
 from kmrelease.version import parse_version
 from tests.integration.test_tasks_cli import inv, one_error_line
 from tests.support.signing import new_key, openssl_verify, ssh_verify
@@ -53,8 +60,41 @@ def test_local_release_publishes_verifiable_signatures(
         assert ssh_verify(folder, "v1.0.1", pub) != 0
     sums = (site / "releases" / "v1.0.0" / "SHA256SUMS").read_text()
     assert SIG not in sums and P256 not in sums
+    # /keys/allowed_signers as published works with ssh-keygen as README shows
+    published = site / "keys" / "allowed_signers"
+    assert published.read_text().count("release@get.kilometers.ai ecdsa-sha2-nistp256 ") == 3
+    with (site / "releases" / "v1.0.0" / "SHA256SUMS").open("rb") as stdin:
+        proc = subprocess.run(
+            ["ssh-keygen", "-Y", "verify", "-f", str(published), "-I", "release@get.kilometers.ai",
+             "-n", "km-release-v1.0.0", "-s", str(site / "releases" / "v1.0.0" / SIG)],
+            stdin=stdin, capture_output=True, timeout=30,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    # build/keys plus this local release's own key, in /keys/release-keys.pem and the published scripts
+    mine = public_pem(pub)
+    pems = (site / "keys" / "release-keys.pem").read_text()
+    assert pems.count("BEGIN PUBLIC KEY") == 3 and mine in pems
+    assert mine.strip() in (site / "install" / "install.sh").read_text()
+    assert mine.strip() in (site / "install" / "install.ps1").read_text()
+    assert mine.strip() not in (ROOT / "scripts" / "install.sh").read_text()
     again = release(req, QUIET)  # the signatures are kept: nothing differs, nothing is refused
     assert again.uploaded == [] and SIG in again.skipped
+
+
+def test_verify_refuses_a_replaced_signature(
+    tmp_path: Path, prebuilt: Path, signing_key: ec.EllipticCurvePrivateKey
+) -> None:
+    site = tmp_path / "site"
+    release(ReleaseRequest(parse_version("v1.0.0"), site=str(site), prebuilt=prebuilt), QUIET)
+    trusted = [TrustedKey("test key", signing_key.public_key())]
+    folder = site / "releases" / "v1.0.0"
+    other = new_key(tmp_path / "attacker.pem")
+    (folder / P256).write_bytes(other.sign(b"km-release-v1.0.0\n" + (folder / "SHA256SUMS").read_bytes(),
+                                           ec.ECDSA(hashes.SHA256())))  # fmt: skip
+    with running(SiteBackend(site)) as url:
+        with pytest.raises(KmError, match="verify failed"):
+            verify(url, QUIET, version="v1.0.0", trusted=trusted)
+        verify(url, QUIET, version="v1.0.0")  # without keys it only checks hashes
 
 
 def test_signatures_published_by_an_interrupted_run_are_reused(
@@ -74,5 +114,6 @@ def test_azure_release_without_a_key_is_refused_before_anything(tmp_path: Path) 
     conf = tmp_path / "release.toml"
     conf.write_text('[project]\npublic_base_url = "https://get.example.test"\n')
     proc = inv("release", "--version", "v0.0.7", "--dest", "azure", "--dry-run",
-               env={"KM_RELEASE_CONFIG": str(conf), "KM_SIGNING_KEY": ""})  # fmt: skip
+               env={"KM_RELEASE_CONFIG": str(conf), "KM_SIGNING_KEY": "",
+                    "AZURE_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true"})  # fmt: skip
     assert "refuses to publish unsigned" in one_error_line(proc)

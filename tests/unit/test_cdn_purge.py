@@ -53,7 +53,7 @@ def test_purge_succeeds_after_polling(capfd: pytest.CaptureFixture[str]) -> None
     assert call.body == {"contentPaths": purge_paths(), "domains": ["get.kilometers.ai"]}
     assert call.body["contentPaths"] == [
         "/", "/install.sh", "/install/*", "/install.ps1", "/version", "/health", "/releases/latest/*",
-        "/apt/dists/*",
+        "/keys/*", "/apt/dists/*",
     ]  # fmt: skip
     assert call.authorization == "Bearer arm-token"
     assert arm.polls == 3  # InProgress, InProgress, Succeeded

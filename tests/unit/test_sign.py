@@ -150,6 +150,7 @@ def test_settings_from_the_environment_and_the_signing_table(
     conf.write_text('[signing]\nkey_file = "keys/release.pem"\n')
     monkeypatch.delenv("KM_SIGNING_KEY", raising=False)
     assert read_settings(conf) == SigningSettings(key_file="keys/release.pem", source="[signing]")
+    assert read_settings(conf).keys_path(tmp_path) == tmp_path / "build" / "keys"
     monkeypatch.setenv("KM_SIGNING_KEY", "https://kv.vault.azure.net/keys/km/1")
     assert read_settings(conf).key_vault_key == "https://kv.vault.azure.net/keys/km/1"
     monkeypatch.delenv("KM_SIGNING_KEY")
@@ -163,7 +164,7 @@ def test_settings_from_the_environment_and_the_signing_table(
 
 def test_repository_keys_and_what_is_derived_from_them() -> None:
     root = Path(__file__).resolve().parents[2]
-    trusted = keys.load_trusted(root)
+    trusted = keys.load_trusted(root / "build" / "keys")
     assert len(trusted) == 2 and [t.name for t in trusted] == sorted(t.name for t in trusted)
     value = keys.trusted_keys_value(trusted)
     assert value.count(",") == 1 and all(len(part) == 124 for part in value.split(","))

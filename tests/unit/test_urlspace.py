@@ -130,6 +130,7 @@ def test_purge_paths_are_spec_section_6() -> None:
             "/health",
             "/releases/latest/*",
             "/apt/dists/*",
+            "/keys/*",
         ]
     )
 
@@ -146,4 +147,21 @@ def test_public_path_inverts_resolve() -> None:
 def test_every_kind_has_one_object_class_and_a_route() -> None:
     assert {o.kind for o in urlspace.OBJECTS} == set(Kind)
     assert {r.kind for r in urlspace.ROUTES} == set(Kind)
-    assert urlspace.CONTAINERS == ("install", "meta", "releases", "apt")
+    assert urlspace.CONTAINERS == ("install", "meta", "releases", "apt", "keys")
+
+
+def test_release_keys_are_served_with_short_caching() -> None:
+    """SPEC §13: /keys/allowed_signers and /keys/release-keys.pem, public, max-age=300."""
+    for path, key in (
+        ("/keys/allowed_signers", "keys/allowed_signers"),
+        ("/keys/release-keys.pem", "keys/release-keys.pem"),
+    ):
+        found = resolve(path)
+        assert found is not None and found.key == key
+        assert found.headers == {
+            "Content-Type": "text/plain; charset=utf-8",
+            "Cache-Control": "public, max-age=300",
+        }
+    assert resolve("/keys/other") is None
+    assert urlspace.content_type_for("SHA256SUMS.sig").startswith("text/plain")
+    assert urlspace.content_type_for("SHA256SUMS.p256") == "application/octet-stream"

@@ -17,8 +17,12 @@ import requests
 from azure.storage.blob import BlobServiceClient
 
 from kmrelease.config import ROOT
+from kmrelease.sign.keys import public_pem
+from kmrelease.sign.published import with_trusted_keys
+from kmrelease.sign.signers import KeyFileSigner
 from tests.support.azurite import KEY, Azurite
 from tests.support.fake_github_api import fake_github
+from tests.support.signing import new_key
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 VERSION = "v0.44.0"
@@ -34,7 +38,16 @@ def free_port() -> int:
 @pytest.fixture
 def env(azurite: Azurite, blobs: BlobServiceClient, tmp_path: Path) -> dict[str, str]:
     config = tmp_path / "release.toml"
-    config.write_text('[project]\npublic_base_url = ""\n\n[azure]\n')  # no Front Door: nothing to purge
+    # no Front Door: nothing to purge; a throwaway release key, trusted through keys_dir
+    new_key(tmp_path / "release-key.pem")
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "test.pem").write_text(
+        public_pem(KeyFileSigner(tmp_path / "release-key.pem").public_key())
+    )
+    config.write_text(
+        '[project]\npublic_base_url = ""\n\n[azure]\n\n'
+        f'[signing]\nkey_file = "{tmp_path / "release-key.pem"}"\nkeys_dir = "{tmp_path / "keys"}"\n'
+    )
     return {
         **os.environ,
         "CI": "true",
@@ -89,7 +102,7 @@ def test_release_to_azurite_serve_verify_install(env: dict[str, str], edge: str,
         blob = BlobServiceClient.from_connection_string(env["AZURE_STORAGE_CONNECTION_STRING"])
         names = {b.name.split("/", 1)[1] for b in blob.get_container_client("releases").list_blobs(
             name_starts_with=f"{VERSION}/")}  # fmt: skip
-        assert set(release.assets) == names and len(names) == 14
+        assert set(release.assets) == names and {"SHA256SUMS.sig", "SHA256SUMS.p256"} <= names
 
     # the edge relays the blobs' own headers
     r = requests.get(f"{edge}/version", timeout=10)
@@ -99,7 +112,9 @@ def test_release_to_azurite_serve_verify_install(env: dict[str, str], edge: str,
     assert r.headers["Cache-Control"] == "public, max-age=86400, immutable"
     assert r.headers["Content-Type"] == "application/octet-stream"
     r = requests.get(f"{edge}/install.sh", timeout=10)
-    assert r.status_code == 200 and r.text == (ROOT / "scripts" / "install.sh").read_text()
+    pem = (tmp_path / "keys" / "test.pem").read_text()
+    want = with_trusted_keys((ROOT / "scripts" / "install.sh").read_text(), "install.sh", pem)
+    assert r.status_code == 200 and r.text == want  # the published copy trusts this release's keys
 
     verify = inv("verify", "--base-url", edge, "--version", VERSION, env=env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
