@@ -101,7 +101,7 @@ class KeySource:
     where: str  # for messages: the environment variable or the file, never the key
 
 
-def key_source(root: Path = ROOT) -> KeySource | None:
+def key_source() -> KeySource | None:
     """The configured signing key, or None when none is configured."""
     text = os.environ.get(KEY_ENV, "").strip()
     passphrase = os.environ.get(PASSPHRASE_ENV, "")
@@ -116,9 +116,9 @@ def key_source(root: Path = ROOT) -> KeySource | None:
     return None
 
 
-def development_key(reporter: Reporter, root: Path = ROOT) -> KeySource:
+def development_key(reporter: Reporter, root: Path | None = None) -> KeySource:
     """The project's development key (``.cache/keys/apt-dev-signing.asc``), made on first use."""
-    path = root / DEV_KEY
+    path = (root or ROOT) / DEV_KEY
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         with gpg_home() as gpg:
@@ -176,9 +176,9 @@ class Signer:
 
 
 @contextmanager
-def signer(reporter: Reporter, *, production: bool, root: Path = ROOT) -> Iterator[Signer]:
+def signer(reporter: Reporter, *, production: bool, root: Path | None = None) -> Iterator[Signer]:
     """The APT signer for a destination; a production destination needs a configured key."""
-    source = key_source(root)
+    source = key_source()
     if source is None:
         if production:
             raise KmError(
