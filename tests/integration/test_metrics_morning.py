@@ -2,7 +2,8 @@
 
 The edge is :mod:`kmrelease.serve` in-process with its access log; each "user" is its own
 loopback address (a ``curl`` on PATH that adds ``--interface 127.0.0.N``) and its own
-platform (a ``uname`` on PATH: the installer's asset choice). The report must hold exactly
+platform (a ``uname`` on PATH: the installer's asset choice); the update check is a real
+``km update --check`` (built from this repository with the pinned Go). The report must hold exactly
 the counts the morning makes; the HTML is drawn by Debian's headless chromium and the
 screenshot must show each chart's colours.
 """
@@ -79,9 +80,44 @@ def curl(tools: Path, *args: str) -> None:
     subprocess.run([str(tools / "curl"), "-s", "-o", os.devnull, *args], check=True, timeout=30)
 
 
-def km_update_check(base: str, current: str) -> str:
-    """What ``km update --check`` sends: GET /version with ``User-Agent: km/<v>``."""
-    req = urllib.request.Request(base + "/version", headers={"User-Agent": f"km/{current}"})
+def build_km(out: Path, version: str) -> Path:
+    """The real km (this repository's Go source, the pinned Go), reporting ``version``."""
+    from kmrelease.gotool import find_go
+
+    go = find_go()
+    km = out / "km"
+    env = {**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local"}
+    subprocess.run(
+        [
+            str(go.go),
+            "build",
+            "-trimpath",
+            "-ldflags",
+            f"-s -w -X main.Version={version}",
+            "-o",
+            str(km),
+            "./cmd/km",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return km
+
+
+def km_update_check(km: Path, base: str, home: Path) -> str:
+    """``km update --check``: km's own GET /version (``User-Agent: km/<v>``)."""
+    home.mkdir(exist_ok=True)
+    env = {"KM_BASE_URL": base, "HOME": str(home), "PATH": SYSTEM_PATH}
+    proc = subprocess.run([str(km), "update", "--check"], env=env, capture_output=True, text=True, timeout=60)
+    return proc.stdout.strip()
+
+
+def version_read(base: str, agent: str) -> str:
+    """A GET /version with a given User-Agent (another km, or not km at all)."""
+    req = urllib.request.Request(base + "/version", headers={"User-Agent": agent})
     with urllib.request.urlopen(req, timeout=10) as resp:
         return str(resp.read().decode().strip())
 
@@ -95,6 +131,7 @@ def morning(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Morning]:
     # the tampered file: bytes that do not match their published hash
     tampered = site_file(site, CURRENT, "km-darwin-amd64")
     tampered.write_bytes(tampered.read_bytes() + b"# tampered\n")
+    km = build_km(tmp, OLDER)
     log = AccessLog(tmp / "logs" / "access.jsonl", "test-salt")
     results: dict[str, int] = {}
     with running(SiteBackend(site), access=log) as base:
@@ -112,8 +149,12 @@ def morning(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Morning]:
         results["missing"] = install(base, d, tmp / "home-d", ("KM_VERSION", "v9.9.9"))
         curl(d, f"{base}/releases/v9.9.9/km-linux-amd64.sha256")
         results["tampered"] = install(base, e, tmp / "home-e")
-        assert km_update_check(base, OLDER) == CURRENT
-        assert km_update_check(base, "v1.2.0") == CURRENT
+        assert (
+            km_update_check(km, base, tmp / "home-km")
+            == f"update available: {OLDER} -> {CURRENT} (run 'km update')"
+        )
+        assert version_read(base, "km/v1.2.0") == CURRENT  # another km's check
+        assert version_read(base, "Mozilla/5.0") == CURRENT  # a browser: not an update check
     log.close()
     yield Morning(log.path, results)
 
