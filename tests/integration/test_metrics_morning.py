@@ -163,6 +163,14 @@ def lines(m: Morning) -> list[dict[str, object]]:
     return [json.loads(line) for line in m.log.read_text().splitlines()]
 
 
+def assert_anonymous(m: Morning, text: str) -> None:
+    """No address, no client hash, no User-Agent in a report."""
+    assert "127.0.0." not in text
+    for line in lines(m):
+        assert str(line["clientIpHash"]) not in text
+        assert str(line["userAgent"]) not in text
+
+
 def report(m: Morning, fmt: str, out: Path | None = None) -> str:
     return run(MetricsRequest(log=m.log, since="1d", fmt=fmt, out=out), lambda line: None)
 
@@ -225,7 +233,7 @@ def test_json_report_counts_exactly(morning: Morning) -> None:
     assert hits > 0 and r["cache_hit_ratio"] == round(hits / (hits + misses), 4)
     ttfb = sorted(float(str(x["timeToFirstByte"])) * 1000 for x in raw)
     assert r["ttfb_ms"]["p50"] == round(ttfb[(len(ttfb) + 1) // 2 - 1], 3)
-    assert "127.0.0." not in json.dumps(r) and "curl/" not in json.dumps(r)
+    assert_anonymous(morning, json.dumps(r))
 
 
 def test_table_report_shows_the_same_counts(morning: Morning) -> None:
@@ -237,6 +245,7 @@ def test_table_report_shows_the_same_counts(morning: Morning) -> None:
     for platform in ("darwin/amd64", "darwin/arm64", "linux/amd64", "linux/arm64"):
         assert f"{CURRENT} {platform} 1" in rows
     assert "/releases/v9.9.9/km-linux-amd64.sha256 404 2" in rows
+    assert_anonymous(morning, text)
 
 
 def _colour_pixels(png: Path) -> dict[tuple[int, int, int], int]:
@@ -259,6 +268,7 @@ def test_html_report_draws_its_charts_in_chromium(morning: Morning, tmp_path: Pa
     report(morning, "html", page)
     html = page.read_text()
     assert "http://" not in html and "https://" not in html and "<script" not in html  # self-contained
+    assert_anonymous(morning, html)
     shot = tmp_path / "shot.png"
     subprocess.run(
         [
