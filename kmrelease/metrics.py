@@ -520,9 +520,12 @@ def collect(req: MetricsRequest, window: Window, warn: Any, **azure: Any) -> dic
         if stats.malformed:
             warn(f"{stats.malformed} of {stats.lines} lines of the access log are not records: skipped")
     elif req.source == "azure":
-        from .logquery import read_azure
+        from .extras import needs_extra
 
-        agg.feed(read_azure(req.workspace, window, **azure))
+        with needs_extra("azure", "inv metrics --source azure"):
+            from .logquery import read_azure
+
+            agg.feed(read_azure(req.workspace, window, **azure))
     else:
         raise KmError(f"--source must be local or azure, not {req.source!r}")
     if agg.requests == 0:

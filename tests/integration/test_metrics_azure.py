@@ -195,3 +195,12 @@ def test_inv_metrics_local_json_to_a_file(tmp_path: Path) -> None:
     assert json.loads(out.read_text())["downloads"] == [
         {"version": "v1.2.3", "os": "darwin", "arch": "arm64", "count": 1}
     ]
+
+
+def test_azure_source_without_the_sdk_is_one_line() -> None:
+    from tests.integration.test_missing_extras import HIDE_AZURE, HINT
+    from tests.integration.test_tasks_cli import inv, one_error_line
+
+    proc = inv("metrics", "--source", "azure", "--workspace", WORKSPACE, pre=HIDE_AZURE)
+    line = one_error_line(proc)
+    assert line.startswith(f"error: inv metrics --source azure needs the Azure SDK: {HINT}"), line
