@@ -347,6 +347,33 @@ def infra_restore(c: Context, from_: str = "", force: bool = False, dry_run: boo
     infra_state.restore(Reporter(), from_, force=force, dry_run=dry_run)
 
 
+# --- keys: the trusted release keys (kmrelease/sign/) -----------------------------------
+
+
+@task(
+    name="export",
+    help={
+        "key_id": "Key Vault key id https://<vault>.vault.azure.net/keys/<name>/<version> "
+        "(terraform output release_signing_key_id)",
+        "name": "file name in build/keys/ (without .pem), e.g. km-release-2027a",
+        "dry_run": "print what would be written",
+    },
+)
+@expected_failures
+def keys_export(c: Context, key_id: str = "", name: str = "", dry_run: bool = False) -> None:
+    """Write a Key Vault key's public half into build/keys/ (the keys km and the install scripts trust)."""
+    from kmrelease.config import ROOT, config_path
+    from kmrelease.sign.export import export_public_key
+    from kmrelease.sign.settings import SigningSettings, configured_signer, read_settings
+
+    if not key_id or not name:
+        raise KmError("give --key-id and --name")
+    signer = configured_signer(SigningSettings(key_vault_key=key_id), ROOT)
+    assert signer is not None
+    folder = read_settings(config_path()).keys_path(ROOT)
+    export_public_key(signer, folder, name, Reporter(), dry_run=dry_run)
+
+
 # --- ci: GitHub Actions glue (kmrelease/ci.py) ----------------------------------------
 
 
@@ -365,3 +392,4 @@ ns = Collection(build, checksums, packages, mirrors, release, promote, purge, ve
 
 ns.add_collection(Collection("infra", infra_plan, infra_apply, infra_outputs, infra_backup, infra_restore))
 ns.add_collection(Collection("ci", ci_prepare))
+ns.add_collection(Collection("keys", keys_export))

@@ -94,3 +94,8 @@ output "github_actions" {
     oidc_subject          = azurerm_federated_identity_credential.github_release_environment.subject
   }
 }
+
+output "release_signing_key_id" {
+  description = "Versioned id of the release signing key: KM_SIGNING_KEY / [signing] key_vault_key, and `inv keys.export --key-id`."
+  value       = azurerm_key_vault_key.release.id
+}

@@ -181,3 +181,20 @@ variable "alert_action_group_id" {
     error_message = "alert_action_group_id must be empty or the resource ID of an action group (/subscriptions/.../resourceGroups/.../providers/Microsoft.Insights/actionGroups/NAME)."
   }
 }
+
+variable "key_vault_name" {
+  description = "Key Vault holding the release signing key (globally unique, 3-24 characters)."
+  type        = string
+  default     = "kv-km-release"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$", var.key_vault_name))
+    error_message = "A Key Vault name is 3-24 letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "release_key_expiration" {
+  description = "Expiry of the release signing key (RFC 3339 UTC); rotate before it (README.md, \"Signed releases\")."
+  type        = string
+  default     = "2028-12-31T00:00:00Z"
+}

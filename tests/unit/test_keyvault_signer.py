@@ -105,3 +105,25 @@ def test_key_ids_must_name_a_version_over_https() -> None:
     for bad in ("http://kv/keys/km/abc", "https://kv/keys/km", "https://kv/secrets/km/abc", "km"):
         with pytest.raises(KmError, match="expected https://"):
             parse_key_id(bad)
+
+
+def test_export_writes_the_vault_keys_public_half_once(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from kmrelease.sign.export import export_public_key
+
+    folder = tmp_path / "keys"
+    with fake_keyvault() as kv:
+        signer = signer_for(kv, Token())
+        export_public_key(signer, folder, "next", Reporter(), dry_run=True)
+        assert not folder.exists()
+        path = export_public_key(signer, folder, "next", Reporter(), dry_run=False)
+        assert path.read_bytes() == kv.public_pem()
+        export_public_key(signer, folder, "next", Reporter(), dry_run=False)  # the same key: nothing to do
+        with pytest.raises(KmError, match="already holds this key"):
+            export_public_key(signer, folder, "again", Reporter(), dry_run=False)
+        (folder / "other.pem").write_text(public_pem(ec.generate_private_key(ec.SECP256R1()).public_key()))
+        with pytest.raises(KmError, match="holds another key"):
+            export_public_key(signer, folder, "other", Reporter(), dry_run=False)
+        with pytest.raises(KmError, match="letters, digits"):
+            export_public_key(signer, folder, "../x", Reporter(), dry_run=False)

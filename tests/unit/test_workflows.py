@@ -101,7 +101,11 @@ def test_release_permissions_are_minimal(release_wf: dict[str, Any]) -> None:
     jobs = release_wf["jobs"]
     assert jobs["prepare"]["permissions"] == {"contents": "read"}
     assert jobs["build"]["permissions"] == {"contents": "read"}
-    assert jobs["publish"]["permissions"] == {"contents": "write", "id-token": "write"}
+    assert jobs["publish"]["permissions"] == {
+        "contents": "write",
+        "id-token": "write",
+        "attestations": "write",
+    }
     only_oidc = [name for name, job in jobs.items() if job.get("permissions", {}).get("id-token") == "write"]
     assert only_oidc == ["publish"]
     assert jobs["publish"]["environment"] == "release"
@@ -230,3 +234,20 @@ def test_artifact_names_match_the_download_pattern(release_wf: dict[str, Any]) -
     ]
     prefix = pattern.rstrip("*")
     assert all(leg["name"].startswith(prefix) for leg in ci.build_matrix()["include"])
+
+
+def test_release_signs_with_key_vault_and_attests_every_released_file(release_wf: dict[str, Any]) -> None:
+    """Issue 10: the key id comes from a repository variable (no private key anywhere); the
+    attestation covers every file SHA256SUMS lists, after the release wrote it."""
+    steps = release_wf["jobs"]["publish"]["steps"]
+    publish = next(s for s in steps if s.get("name") == "Publish")
+    assert publish["env"]["KM_SIGNING_KEY"] == "${{ vars.KM_SIGNING_KEY }}"
+    attest = [
+        i
+        for i, s in enumerate(steps)
+        if str(s.get("uses", "")).startswith("actions/attest-build-provenance@")
+    ]
+    assert len(attest) == 1 and attest[0] > steps.index(publish)
+    step = steps[attest[0]]
+    assert re.fullmatch(r"actions/attest-build-provenance@[0-9a-f]{40}", step["uses"])
+    assert step["with"] == {"subject-checksums": "dist/${{ needs.prepare.outputs.version }}/SHA256SUMS"}
