@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import binaries
+from .codesign import check_code_signature
 from .config import ROOT
 from .errors import KmError
 from .gitinfo import source_info
@@ -139,6 +140,8 @@ def _runner(target: Target) -> list[str] | None:
 def check_binary(path: Path, target: Target, info: BuildInfo, reporter: Reporter) -> None:
     """Header and CPU, the version string, and the version it reports when it can run."""
     binaries.check_header(path, target)
+    if (target.os, target.arch) == ("darwin", "arm64"):  # macOS runs no unsigned arm64 code
+        check_code_signature(path)
     if not binaries.contains(path, info.version.encode()):
         raise KmError(f"{path.name}: the version {info.version} was not injected into the binary")
     runner = _runner(target)
