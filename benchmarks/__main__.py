@@ -1,11 +1,11 @@
-"""``python -m benchmarks [NAME...]``: run the benchmarks (release, install, azure, metrics, edge)."""
+"""``python -m benchmarks [NAME...]``: the benchmarks (release, install, azure, metrics, edge, packages)."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-ALL = ("release", "install", "azure", "metrics", "edge")
+ALL = ("release", "install", "azure", "metrics", "edge", "packages")
 
 
 def main(argv: list[str]) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,11 +59,17 @@ def packages_dir(dist: Path) -> Path:
 
 
 def _copy_if_changed(src: Path, dst: Path) -> bool:
+    """``dst`` = the package build ``src``: a hard link (the build replaces, never rewrites, its
+    output), a copy across file systems; nothing when it already holds the same bytes."""
     if dst.is_file() and dst.stat().st_size == src.stat().st_size and sha256_file(dst) == sha256_file(src):
         return False
     tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.chmod(tmp, 0o755)
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, 0o755)
     os.replace(tmp, dst)
     return True
 
@@ -88,10 +95,14 @@ def make_packages(
     built = build_variants(find_go(), info, dist, VARIANTS, reporter)
     files: dict[str, bool] = {}
     epoch = epoch_of(info.date)
-    for target in LINUX:
-        spec = DebSpec(settings, debver, DEB_ARCHES[target.arch], epoch, str(version))
-        path, changed = build_deb(spec, built[("apt", target)], dist, out)
-        files[path.name] = changed
+    specs = [
+        (DebSpec(settings, debver, DEB_ARCHES[t.arch], epoch, str(version)), built[("apt", t)]) for t in LINUX
+    ]
+    with ThreadPoolExecutor(
+        max_workers=len(specs), thread_name_prefix="km-deb"
+    ) as pool:  # dpkg-deb: a process each
+        for path, changed in pool.map(lambda sb: build_deb(sb[0], sb[1], dist, out), specs):
+            files[path.name] = changed
     builds: list[formats.PackageBuild] = []
     for method in PUBLISHED_METHODS:
         for target in next(v.targets for v in VARIANTS if v.method == method):
