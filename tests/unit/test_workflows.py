@@ -176,7 +176,10 @@ def test_no_secret_other_than_the_github_token(release_wf: dict[str, Any], ci_wf
     secrets = set(re.findall(r"secrets\.([A-Za-z_]+)", json.dumps(release_wf)))
     assert secrets <= {"GITHUB_TOKEN", *PACKAGE_SECRETS}, secrets
     publish = next(s for s in release_wf["jobs"]["publish"]["steps"] if s.get("name") == "Publish")
-    assert {k for k, v in publish["env"].items() if "secrets." in str(v)} == {"GITHUB_TOKEN", *PACKAGE_SECRETS}
+    assert {k for k, v in publish["env"].items() if "secrets." in str(v)} == {
+        "GITHUB_TOKEN",
+        *PACKAGE_SECRETS,
+    }
 
 
 # --- kmrelease.ci ----------------------------------------------------------------
