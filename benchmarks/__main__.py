@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("release", "install", "azure", "metrics", "edge", "packages")
+ALL = ("release", "install", "azure", "metrics", "edge", "packages", "sign")
 
 
 def main(argv: list[str]) -> int:

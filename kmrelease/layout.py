@@ -18,7 +18,7 @@ MANIFEST = "manifest.json"
 
 # Folders of dist/<v>/ whose files are published beside the binaries (flat, under
 # releases/<v>/) and listed in SHA256SUMS: the packages stage writes packages/.
-EXTRA_DIRS: tuple[str, ...] = ("packages",)
+EXTRA_DIRS: tuple[str, ...] = ("packages", "sbom")  # sbom: kmrelease.sbom.SBOM_DIR
 
 
 def extra_files(dist: Path) -> list[Path]:

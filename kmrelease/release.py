@@ -18,6 +18,7 @@ from .extras import needs_extra
 from .layout import dist_dir, site_dir
 from .matrix import TARGETS
 from .publish import Outcome, promote_version, publish_release, publisher_lock, script_paths
+from .sbom import sbom_stage
 from .serve import SiteBackend, running
 from .sign.keys import TrustedKey
 from .sign.release import plan_signing, sign_stage
@@ -157,6 +158,7 @@ def release(req: ReleaseRequest, reporter: Reporter) -> Outcome:
                 "--check-reproducible compares a --prebuilt directory with a local build: give --prebuilt"
             )
         build(req.version, TARGETS, reporter, dry_run=req.dry_run, trusted_keys=signing.trusted_keys)
+    sbom_stage(dist, [t.filename for t in TARGETS], reporter, dry_run=req.dry_run)
     packages_stage(req, dist, reporter)
     if req.dry_run and not (dist / "manifest.json").exists():
         reporter.info(f"would write checksums and manifest.json in {dist}, then publish to {dest.label}")
