@@ -1,5 +1,5 @@
 #!/bin/sh
-# shellcheck shell=sh disable=SC2034
+# shellcheck shell=sh
 #
 # Install km, the Kilometers CLI.
 #
@@ -36,6 +36,23 @@ RsKHuLcmoyyxUnzMlov8ar/ELtFCKSxjyGTgaf9OF2nR0O3Z+OT5yNQeTg==
 # --- end of release settings ---
 
 KM_DEFAULT_GITHUB_BASE_URL="https://github.com"
+
+# Bounded waits and sizes (README "Installing": the numbers). A source that does not
+# connect in KM_CONNECT_TIMEOUT s, or moves less than KM_STALL_RATE bytes/s over
+# KM_STALL_TIME s, is down; a transfer may take KM_BASE_TIME s plus its size at
+# KM_FLOOR_RATE bytes/s in all.
+KM_CONNECT_TIMEOUT="10"
+KM_STALL_TIME="20"
+KM_STALL_RATE="1024"
+KM_BASE_TIME="30"
+KM_FLOOR_RATE="65536"
+KM_MAX_REDIRECTS="5"
+KM_MAX_VERSION_BYTES="256"
+KM_MAX_SHA256_BYTES="1024"
+KM_MAX_SUMS_BYTES="65536"
+KM_MAX_SIG_BYTES="8192"
+KM_MAX_BINARY_BYTES="104857600"
+KM_RUN_TIMEOUT="10"
 
 # ----------------------------------------------------------------------------
 # output
@@ -95,25 +112,31 @@ usage: curl -sSL ${DEFAULT_BASE_URL} | sh -s -- [options]
        sh install.sh [options]
 
 options:
-  --version V         install version V (e.g. v1.2.3) instead of the current one
-  --install-dir DIR   install km into DIR (default: /usr/local/bin when writable,
-                      else \$HOME/.local/bin)
-  --source cdn|github download only from the CDN or only from GitHub releases
-                      (default: the CDN, falling back to GitHub when it fails)
-  -h, --help          show this help and exit; downloads nothing
+  --version V          install version V (e.g. v1.2.3) instead of the current one
+  --install-dir DIR    install km into DIR (default: /usr/local/bin when writable,
+                       else \$HOME/.local/bin)
+  --source cdn|github  download only from the CDN or only from GitHub releases
+                       (default: the CDN, falling back to GitHub when it is down)
+  --require-signature  refuse to install when the release signature cannot be
+                       checked here (no ssh-keygen 8.1+ and no openssl)
+  -h, --help           show this help and exit; downloads nothing
 
 environment:
-  KM_VERSION          same as --version
-  KM_INSTALL_DIR      same as --install-dir
-  KM_INSTALL_SOURCE   same as --source
-  KM_BASE_URL         the CDN (default ${DEFAULT_BASE_URL})
-  KM_GITHUB_BASE_URL  GitHub (default ${KM_DEFAULT_GITHUB_BASE_URL}); assets are at
-                      <base>/${GITHUB_REPOSITORY}/releases/download/<version>/<file>
-  NO_COLOR            no colours in messages
+  KM_VERSION           same as --version
+  KM_INSTALL_DIR       same as --install-dir
+  KM_INSTALL_SOURCE    same as --source
+  KM_REQUIRE_SIGNATURE 1: same as --require-signature
+  KM_BASE_URL          the CDN (default ${DEFAULT_BASE_URL})
+  KM_GITHUB_BASE_URL   GitHub (default ${KM_DEFAULT_GITHUB_BASE_URL}); assets are at
+                       <base>/${GITHUB_REPOSITORY}/releases/download/<version>/<file>
+  NO_COLOR             no colours in messages
 
-Every download is verified against its published SHA-256 before it is installed;
-a mismatch is refused and never retried from another source. Plain http:// is
-only accepted for loopback addresses. The installer never prompts.
+Every release's SHA256SUMS is signed; the signature is checked with ssh-keygen
+(else openssl) against the keys in this script, then the download's SHA-256
+against SHA256SUMS and its .sha256. Anything that does not verify is refused and
+never retried from another source. The new km must answer --version before it
+replaces an earlier one. Plain http:// is only accepted for loopback addresses.
+The installer never prompts.
 EOF
 }
 
@@ -124,6 +147,11 @@ parse_args() {
     opt_version="${KM_VERSION:-}"
     opt_dir="${KM_INSTALL_DIR:-}"
     opt_source="${KM_INSTALL_SOURCE:-}"
+    opt_require_sig=no
+    case "${KM_REQUIRE_SIGNATURE:-}" in
+        "" | 0 | no | false) ;;
+        *) opt_require_sig=yes ;;
+    esac
     # --help anywhere wins, before anything else is looked at.
     for _pa_arg do
         case "$_pa_arg" in
@@ -158,23 +186,32 @@ parse_args() {
                 opt_source=${1#*=}
                 shift
                 ;;
+            --require-signature)
+                opt_require_sig=yes
+                shift
+                ;;
             -y | --yes)
                 # Accepted for scripts written for other installers: km never prompts.
                 shift
                 ;;
             *)
-                err "unknown option '$1' (see --help)"
+                sanitise "$1" 40
+                err "unknown option '$_sn_text' (see --help)"
                 ;;
         esac
     done
     case "$opt_source" in
         "" | auto) opt_source=auto ;;
         cdn | github) ;;
-        *) err "unknown source '$opt_source': use --source cdn or --source github" ;;
+        *)
+            sanitise "$opt_source" 40
+            err "unknown source '$_sn_text': use --source cdn or --source github"
+            ;;
     esac
     if [ -n "$opt_version" ] && [ "$opt_version" != "latest" ]; then
         if ! normalise_version "$opt_version"; then
-            err "'$opt_version' is not a version: use the form v1.2.3 (or v1.2.3-rc.1)"
+            sanitise "$opt_version" 40
+            err "'$_sn_text' is not a version: use the form v1.2.3 (or v1.2.3-rc.1)"
         fi
         opt_version=$_nv_version
     else
@@ -182,36 +219,67 @@ parse_args() {
     fi
 }
 
-# normalise_version V: sets _nv_version to vMAJOR.MINOR.PATCH[-PRE]; status 1 when V is not one.
+# normalise_version V: sets _nv_version to vMAJOR.MINOR.PATCH[-PRE] (a leading v added
+# when V starts with a digit); status 1 when V is not one.
 normalise_version() {
+    case "$1" in
+        [0123456789]*) is_version "v$1" ;;
+        *) is_version "$1" ;;
+    esac
+}
+
+# is_version V: status 0 when V is exactly the version grammar (ASCII only):
+# v(0|[1-9][0-9]*).(0|[1-9][0-9]*).(0|[1-9][0-9]*)(-PRE)?, PRE dot-separated
+# identifiers of [0-9A-Za-z-], numeric ones without leading zeros. Sets _nv_version.
+is_version() {
     _nv_version=$1
     case "$_nv_version" in
         v*) ;;
-        [0-9]*) _nv_version="v$_nv_version" ;;
         *) return 1 ;;
     esac
     _nv_rest=${_nv_version#v}
-    _nv_core=${_nv_rest%%-*}
-    _nv_pre=""
     case "$_nv_rest" in
-        *-*) _nv_pre=${_nv_rest#*-} ;;
+        *-*)
+            _nv_core=${_nv_rest%%-*}
+            version_ids "${_nv_rest#*-}" pre || return 1
+            ;;
+        *) _nv_core=$_nv_rest ;;
     esac
     case "$_nv_core" in
-        *[!0-9.]* | .* | *. | *..* | *.*.*.*) return 1 ;;
-        [0-9]*.[0-9]*.[0-9]*) ;;
+        *.*.*.*) return 1 ;;
+        *.*.*) version_ids "$_nv_core" core ;;
         *) return 1 ;;
     esac
-    case "$_nv_rest" in
-        *-)
-            return 1
-            ;;
-        *-*)
-            case "$_nv_pre" in
-                *[!0-9A-Za-z.-]* | .* | *. | *..*) return 1 ;;
-            esac
-            ;;
-    esac
+}
+
+# version_ids LIST core|pre: each dot-separated identifier of LIST is numeric without
+# leading zeros (core), or [0-9A-Za-z-]+ and, when numeric, without leading zeros (pre).
+version_ids() {
+    _vi_rest="$1."
+    while [ -n "$_vi_rest" ]; do
+        _vi_id=${_vi_rest%%.*}
+        _vi_rest=${_vi_rest#*.}
+        case "$_vi_id" in
+            "") return 1 ;;
+            *[!0123456789]*)
+                [ "$2" = pre ] || return 1
+                case "$_vi_id" in
+                    *[!0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-]*) return 1 ;;
+                esac
+                ;;
+            0?*) return 1 ;;
+        esac
+    done
     return 0
+}
+
+# sanitise TEXT MAX: sets _sn_text to TEXT with every byte outside printable ASCII
+# replaced by '?' and cut to MAX characters (server text never reaches a terminal raw).
+sanitise() {
+    _sn_text=$(printf '%s' "$1" | tr -c ' -~' '?' | cut -c "1-$2")
+    if [ ${#1} -gt "$2" ]; then
+        _sn_text="$_sn_text..."
+    fi
 }
 
 # ----------------------------------------------------------------------------
@@ -254,19 +322,29 @@ is_loopback_host() {
     return 1
 }
 
-# check_url WHAT URL: https always; http only on loopback; nothing else.
-check_url() {
-    case "$2" in
+# url_ok URL: status 0 for https://, and for http:// on a loopback host only.
+url_ok() {
+    case "$1" in
         https://?*) return 0 ;;
         http://?*)
-            url_host "$2"
-            if is_loopback_host "$_uh_host"; then
-                return 0
-            fi
-            err "refusing plain http:// for $1 ($2): use https://; http:// is only accepted for loopback (127.0.0.1, localhost, [::1])"
+            url_host "$1"
+            is_loopback_host "$_uh_host"
+            return
             ;;
     esac
-    err "$1 must be an https:// URL, not '$2'"
+    return 1
+}
+
+# check_url WHAT URL: https always; http only on loopback; nothing else.
+check_url() {
+    if url_ok "$2"; then
+        return 0
+    fi
+    sanitise "$2" 100
+    case "$2" in
+        http://?*) err "refusing plain http:// for $1 ($_sn_text): use https://; http:// is only accepted for loopback (127.0.0.1, localhost, [::1])" ;;
+    esac
+    err "$1 must be an https:// URL, not '$_sn_text'"
 }
 
 # ----------------------------------------------------------------------------
@@ -377,95 +455,300 @@ last_line() {
     fi
 }
 
-# download URL DEST: status 0 when the whole body is in DEST. Otherwise sets
-# _dl_class (missing: a 404; server: a 5xx; network: no connection; interrupted:
-# the transfer broke off; other: anything else) and _dl_reason (for people).
+# file_size FILE: sets _fs_size to the size of FILE in bytes (0 when it does not exist).
+file_size() {
+    _fs_size=0
+    if [ -f "$1" ]; then
+        _fs_size=$(wc -c <"$1" 2>/dev/null) || _fs_size=0
+        _fs_size=$((_fs_size + 0))
+    fi
+}
+
+# watchdog PIDFILE DEST HEADERS MAXBYTES STALL CAP: run in the background beside a command
+# that writes its pid to PIDFILE. Kills it (SIGKILL) when DEST grows past MAXBYTES, when it
+# runs longer than CAP s (for a download: KM_BASE_TIME s, then KM_BASE_TIME s plus the size
+# the server announced in HEADERS at KM_FLOOR_RATE bytes/s), or (STALL=yes) when DEST grows
+# by less than KM_STALL_RATE bytes/s over KM_STALL_TIME s. The reason goes to $km_tmp/watchdog.
+watchdog() {
+    trap - EXIT HUP INT TERM
+    _wd_pid=""
+    _wd_t=0
+    _wd_mark=0
+    _wd_cap=$6
+    while :; do
+        sleep 1
+        _wd_t=$((_wd_t + 1))
+        # The installer has ended (interrupted: cleanup removed km_tmp): so does the watchdog.
+        [ -d "$km_tmp" ] || return 0
+        if [ -z "$_wd_pid" ]; then
+            IFS= read -r _wd_pid <"$1" 2>/dev/null || _wd_pid=""
+        fi
+        if [ -n "$_wd_pid" ] && ! kill -0 "$_wd_pid" 2>/dev/null; then
+            return 0
+        fi
+        file_size "$2"
+        _wd_why=""
+        if [ "$_wd_t" -eq "$KM_BASE_TIME" ] && [ -f "$3" ]; then
+            # Past the small-file time: the size the server announced sets the cap.
+            while IFS= read -r _wd_l; do
+                case "$_wd_l" in
+                    *[Cc]ontent-[Ll]ength:*)
+                        _wd_n=${_wd_l#*: }
+                        _wd_n=${_wd_n%%[!0123456789]*}
+                        if [ -n "$_wd_n" ] && [ ${#_wd_n} -lt 12 ]; then
+                            _wd_cap=$((KM_BASE_TIME + _wd_n / KM_FLOOR_RATE))
+                        fi
+                        ;;
+                esac
+            done <"$3"
+        fi
+        if [ "$_fs_size" -gt "$4" ]; then
+            _wd_why=oversize
+        elif [ "$_wd_t" -ge "$_wd_cap" ]; then
+            _wd_why="took longer than ${_wd_cap} s"
+        elif [ "$5" = yes ] && [ $((_wd_t % KM_STALL_TIME)) -eq 0 ]; then
+            if [ $((_fs_size - _wd_mark)) -lt $((KM_STALL_TIME * KM_STALL_RATE)) ]; then
+                _wd_why="stalled: under $KM_STALL_RATE bytes/s for $KM_STALL_TIME s"
+            fi
+            _wd_mark=$_fs_size
+        fi
+        if [ -n "$_wd_why" ] && [ -n "$_wd_pid" ]; then
+            printf '%s
+' "$_wd_why" >"$km_tmp/watchdog"
+            kill -9 "$_wd_pid" 2>/dev/null
+            return 0
+        fi
+    done
+}
+
+# supervised DEST HEADERS MAXBYTES STALL CAP COMMAND...: run COMMAND in the foreground
+# under a watchdog (the caller removes $km_tmp/watchdog and $km_tmp/pid first); sets _sv_rc (its exit status) and _sv_why (why the watchdog ended it,
+# or ""). The command is started by `sh -c` that writes its pid, then execs it: no
+# background job to `wait` for (posh misreads `wait PID` when its script comes on stdin).
+# The watchdog is ended with SIGKILL: one killed before it has reset the inherited traps
+# would otherwise run on_signal (and remove km_tmp) in bash.
+supervised() {
+    watchdog "$km_tmp/pid" "$1" "$2" "$3" "$4" "$5" </dev/null >/dev/null 2>&1 &
+    _sv_wd=$!
+    km_watchdog=$_sv_wd
+    shift 5
+    sh -c 'echo "$$" >"$0" && exec "$@"' "$km_tmp/pid" "$@"
+    _sv_rc=$?
+    kill -9 "$_sv_wd" 2>/dev/null
+    km_watchdog=""
+    wait 2>/dev/null
+    _sv_why=""
+    if [ -f "$km_tmp/watchdog" ]; then
+        IFS= read -r _sv_why <"$km_tmp/watchdog" || true
+    fi
+}
+
+# download URL DEST MAXBYTES: status 0 when the whole body (at most MAXBYTES) is in DEST.
+# Sets _dl_trail (every URL a redirect led to, space-separated). Otherwise sets
+# _dl_class (missing: a 404; server: a 5xx; network: no connection, a stall or a
+# timeout; interrupted: the transfer broke off; oversize; insecure: a redirect to plain
+# http off loopback, or too many; disk: no space left; other) and _dl_reason (for
+# people, sanitised).
 download() {
-    _dl_url=$1
-    _dl_dest=$2
     _dl_class=""
     _dl_reason=""
+    _dl_trail=""
     _dl_log="$km_tmp/download.log"
-    check_url "download URL" "$_dl_url"
-    rm -f "$_dl_dest" "$_dl_log"
+    _dl_hdr="$km_tmp/download.headers"
+    check_url "download URL" "$1"
+    rm -f "$2" "$_dl_log" "$_dl_hdr" "$km_tmp/watchdog" "$km_tmp/pid"
     case "$km_downloader" in
-        curl)
-            case "$_dl_url" in
-                https://*) _dl_proto="=https" ;;
-                *) _dl_proto="=http,https" ;;
-            esac
-            _dl_code=$(curl --proto "$_dl_proto" --proto-redir "$_dl_proto" --fail --silent --show-error \
-                --location --connect-timeout 20 --output "$_dl_dest" --write-out '%{http_code}' \
-                "$_dl_url" 2>"$_dl_log")
-            _dl_rc=$?
-            [ "$_dl_rc" -eq 0 ] && return 0
-            last_line "$_dl_log"
-            _dl_reason=${_ll_line#curl: }
-            case "$_dl_rc" in
-                22)
-                    _dl_reason="HTTP $_dl_code"
-                    case "$_dl_code" in
-                        404) _dl_class=missing ;;
-                        5[0-9][0-9]) _dl_class=server ;;
-                        *) _dl_class=other ;;
-                    esac
-                    ;;
-                5 | 6 | 7 | 28 | 35 | 52) _dl_class=network ;;
-                18 | 56 | 92) _dl_class=interrupted ;;
-                *) _dl_class=other ;;
-            esac
-            ;;
-        gnu-wget | wget)
-            if [ "$km_downloader" = gnu-wget ]; then
-                wget --tries=1 --timeout=30 --progress=dot:giga -O "$_dl_dest" "$_dl_url" 2>"$_dl_log"
-            else
-                wget -q -O "$_dl_dest" "$_dl_url" 2>"$_dl_log"
-            fi
-            _dl_rc=$?
-            [ "$_dl_rc" -eq 0 ] && return 0
-            _dl_text=""
-            if [ -f "$_dl_log" ]; then
-                while IFS= read -r _dl_l || [ -n "$_dl_l" ]; do
-                    _dl_text="$_dl_text $_dl_l"
-                done <"$_dl_log"
-            fi
-            last_line "$_dl_log"
-            _dl_reason=${_ll_line#wget: }
-            case "$_dl_text" in
-                *"closed prematurely"* | *"Connection closed at byte"* | *"Read error"* | *"short read"*)
-                    _dl_class=interrupted
-                    ;;
-                *"ERROR 404"* | *"HTTP/1."[01]" 404"*)
-                    _dl_class=missing
-                    _dl_reason="HTTP 404"
-                    ;;
-                *"ERROR 5"[0-9][0-9]* | *"HTTP/1."[01]" 5"[0-9][0-9]*)
-                    _dl_class=server
-                    ;;
-                *"onnection refused"* | *"can't connect"* | *"unable to resolve"* | *"bad address"* | \
-                    *"timed out"* | *"etwork is unreachable"* | *"o route to host"* | *"failed: "*)
-                    _dl_class=network
-                    ;;
-                *)
-                    _dl_class=other
-                    ;;
-            esac
-            if [ "$_dl_rc" -gt 128 ]; then
-                # busybox 1.35 wget dies of SIGSEGV on a refused connection.
-                _dl_class=network
-                _dl_reason="wget died (exit $_dl_rc): no connection"
-            fi
-            ;;
+        curl) download_curl "$@" ;;
+        *) download_wget "$@" ;;
     esac
+    _dl_rc=$?
+    if [ "$_dl_rc" -eq 0 ]; then
+        file_size "$2"
+        if [ "$_fs_size" -le "$3" ]; then
+            return 0
+        fi
+        _dl_class=oversize
+    fi
+    if [ "$_dl_class" = oversize ]; then
+        _dl_reason="larger than $3 bytes"
+    fi
     if [ -z "$_dl_reason" ]; then
         _dl_reason="$km_downloader exit $_dl_rc"
     fi
-    rm -f "$_dl_dest"
+    sanitise "$_dl_reason" 160
+    _dl_reason=$_sn_text
+    rm -f "$2"
+    return 1
+}
+
+# download_curl URL DEST MAXBYTES: redirects followed here, one hop at a time, so each
+# target is checked (https, or loopback http) before anything connects to it.
+download_curl() {
+    _dc_url=$1
+    _dc_hops=0
+    while :; do
+        if ! url_ok "$_dc_url"; then
+            sanitise "$_dc_url" 100
+            _dl_class=insecure
+            _dl_reason="redirected to $_sn_text: only https:// (or loopback http://) is followed"
+            return 1
+        fi
+        supervised "$2" "$_dl_hdr" "$3" no $((KM_BASE_TIME + $3 / KM_FLOOR_RATE)) \
+            curl --proto '=http,https' --fail --silent --show-error \
+            --connect-timeout "$KM_CONNECT_TIMEOUT" --speed-limit "$KM_STALL_RATE" --speed-time "$KM_STALL_TIME" \
+            --max-time $((KM_BASE_TIME + $3 / KM_FLOOR_RATE)) --max-filesize "$3" \
+            --dump-header "$_dl_hdr" --output "$2" --write-out '%{http_code} %{redirect_url}' \
+            "$_dc_url" >"$km_tmp/download.out" 2>"$_dl_log" </dev/null
+        _dc_out=""
+        IFS= read -r _dc_out <"$km_tmp/download.out" || true
+        _dc_code=${_dc_out%% *}
+        _dc_next=${_dc_out#"$_dc_code"}
+        _dc_next=${_dc_next# }
+        if [ -n "$_sv_why" ]; then
+            classify_watchdog "$_sv_why" "$3"
+            return 1
+        fi
+        case "$_sv_rc:$_dc_code" in
+            0:30[12378])
+                if [ -n "$_dc_next" ]; then
+                    _dc_hops=$((_dc_hops + 1))
+                    if [ "$_dc_hops" -gt "$KM_MAX_REDIRECTS" ]; then
+                        _dl_class=insecure
+                        _dl_reason="more than $KM_MAX_REDIRECTS redirects"
+                        return 1
+                    fi
+                    _dl_trail="$_dl_trail $_dc_next"
+                    _dc_url=$_dc_next
+                    continue
+                fi
+                ;;
+            0:*) return 0 ;;
+        esac
+        break
+    done
+    [ "$_sv_rc" -eq 0 ] && return 0
+    last_line "$_dl_log"
+    _dl_reason=${_ll_line#curl: }
+    case "$_sv_rc" in
+        22)
+            _dl_reason="HTTP $_dc_code"
+            case "$_dc_code" in
+                404) _dl_class=missing ;;
+                5[0-9][0-9]) _dl_class=server ;;
+                *) _dl_class=other ;;
+            esac
+            ;;
+        5 | 6 | 7 | 28 | 35 | 52) _dl_class=network ;;
+        18 | 56 | 92) _dl_class=interrupted ;;
+        23) _dl_class=disk ;;
+        63) _dl_class=oversize ;;
+        *) _dl_class=other ;;
+    esac
+    return 1
+}
+
+# classify_watchdog WHY MAXBYTES: the class and reason of a transfer the watchdog ended.
+classify_watchdog() {
+    case "$1" in
+        oversize) _dl_class=oversize ;;
+        *)
+            _dl_class=network
+            _dl_reason=$1
+            ;;
+    esac
+}
+
+# download_wget URL DEST MAXBYTES: GNU wget bounds its own connect and read waits;
+# busybox wget has no usable timeout option (-T crashes its 1.35 build), so the
+# watchdog also ends a stalled transfer. Redirects are checked in the -S headers.
+download_wget() {
+    _dw_cap=$((KM_BASE_TIME + $3 / KM_FLOOR_RATE))
+    # The watchdog reads the log wget writes (its Content-Length): SC2094 is intended.
+    if [ "$km_downloader" = gnu-wget ]; then
+        # shellcheck disable=SC2094
+        supervised "$2" "$_dl_log" "$3" yes "$_dw_cap" wget --tries=1 --connect-timeout="$KM_CONNECT_TIMEOUT" --dns-timeout="$KM_CONNECT_TIMEOUT" \
+            --read-timeout="$KM_STALL_TIME" --max-redirect="$KM_MAX_REDIRECTS" \
+            --server-response --progress=dot:giga -O "$2" "$1" 2>"$_dl_log" </dev/null
+    else
+        # shellcheck disable=SC2094
+        supervised "$2" "$_dl_log" "$3" yes "$_dw_cap" wget -q -S -O "$2" "$1" 2>"$_dl_log" </dev/null
+    fi
+    _dw_text=""
+    _dw_hops=0
+    if [ -f "$_dl_log" ]; then
+        while IFS= read -r _dw_l || [ -n "$_dw_l" ]; do
+            _dw_text="$_dw_text $_dw_l"
+            case "$_dw_l" in
+                "  "[Ll]ocation:*)
+                    _dw_to=${_dw_l#*ocation: }
+                    _dw_hops=$((_dw_hops + 1))
+                    _dl_trail="$_dl_trail $_dw_to"
+                    case "$_dw_to" in
+                        /*) ;;
+                        *)
+                            if ! url_ok "$_dw_to"; then
+                                sanitise "$_dw_to" 100
+                                _dl_class=insecure
+                                _dl_reason="redirected to $_sn_text: only https:// (or loopback http://) is followed"
+                            fi
+                            ;;
+                    esac
+                    ;;
+            esac
+        done <"$_dl_log"
+    fi
+    if [ -n "$_dl_class" ]; then
+        return 1
+    fi
+    if [ -n "$_sv_why" ]; then
+        classify_watchdog "$_sv_why" "$3"
+        return 1
+    fi
+    if [ "$_dw_hops" -gt "$KM_MAX_REDIRECTS" ]; then
+        _dl_class=insecure
+        _dl_reason="more than $KM_MAX_REDIRECTS redirects"
+        return 1
+    fi
+    [ "$_sv_rc" -eq 0 ] && return 0
+    last_line "$_dl_log"
+    _dl_reason=${_ll_line#wget: }
+    case "$_dw_text" in
+        *"o space left"*)
+            _dl_class=disk
+            ;;
+        *"timed out"*)
+            _dl_class=network
+            _dl_reason="timed out: nothing for $KM_STALL_TIME s"
+            ;;
+        *"closed prematurely"* | *"Connection closed at byte"* | *"Read error"* | *"short read"*)
+            _dl_class=interrupted
+            ;;
+        *"ERROR 404"* | *"HTTP/1."[01]" 404"*)
+            _dl_class=missing
+            _dl_reason="HTTP 404"
+            ;;
+        *"ERROR 5"[0-9][0-9]* | *"HTTP/1."[01]" 5"[0-9][0-9]*)
+            _dl_class=server
+            ;;
+        *"onnection refused"* | *"can't connect"* | *"unable to resolve"* | *"bad address"* | \
+            *"etwork is unreachable"* | *"o route to host"* | *"failed: "*)
+            _dl_class=network
+            ;;
+        *)
+            _dl_class=other
+            ;;
+    esac
+    if [ "$_sv_rc" -gt 128 ] && [ "$_dl_class" = other ]; then
+        # busybox 1.35 wget dies of SIGSEGV on a refused connection.
+        _dl_class=network
+        _dl_reason="wget died (exit $_sv_rc): no connection"
+    fi
     return 1
 }
 
 # The failures after which the GitHub fallback may be tried: the CDN is out (or a
-# captive portal answers for it), not lying: a checksum mismatch never gets here.
+# captive portal answers for it), not lying: a checksum or signature failure never
+# gets here.
 can_fall_back() {
     case "$_dl_class" in
         missing | server | network | garbled) return 0 ;;
@@ -480,8 +763,16 @@ choose_install_dir() {
     if [ -n "$opt_dir" ]; then
         km_dir=$opt_dir
         case "$km_dir" in
-            \~) km_dir="${HOME:-}" ;;
-            \~/*) km_dir="${HOME:-}/${km_dir#??}" ;;
+            \~ | \~/*)
+                if [ -z "${HOME:-}" ]; then
+                    sanitise "$opt_dir" 80
+                    err "--install-dir '$_sn_text' starts with ~ but HOME is not set: give the full path"
+                fi
+                ;;
+        esac
+        case "$km_dir" in
+            \~) km_dir=$HOME ;;
+            \~/*) km_dir="$HOME/${km_dir#??}" ;;
         esac
         km_dir_chosen=yes
     else
@@ -510,6 +801,39 @@ not_writable() {
     err "cannot write to $km_dir ($1): re-run with sudo, or choose a directory with --install-dir DIR"
 }
 
+# read_only_fs: status 0 when writing in km_dir fails because its file system is read-only.
+read_only_fs() {
+    _ro_msg=$(mkdir "$km_dir/.km-install-probe.$$" 2>&1) && rmdir "$km_dir/.km-install-probe.$$" 2>/dev/null
+    case "$_ro_msg" in
+        *"ead-only file system"*) return 0 ;;
+    esac
+    return 1
+}
+
+# no_space: the line for a full disk.
+no_space() {
+    err "no space left on the device of $km_dir: free some space, or choose a directory on another file system with --install-dir DIR; nothing was installed"
+}
+
+# remove_stale_temps: the temporary directories of earlier runs that were killed
+# (.km-install.<pid>.<random>, where <pid> no longer runs).
+remove_stale_temps() {
+    for _rs_d in "$km_dir"/.km-install.*; do
+        [ -d "$_rs_d" ] || continue
+        _rs_pid=${_rs_d##*/.km-install.}
+        _rs_pid=${_rs_pid%%.*}
+        case "$_rs_pid" in
+            "" | *[!0123456789]*) ;;
+            *)
+                if kill -0 "$_rs_pid" 2>/dev/null; then
+                    continue
+                fi
+                ;;
+        esac
+        rm -rf "$_rs_d" 2>/dev/null
+    done
+}
+
 # prepare_install_dir: make the directory and the private temporary directory in it,
 # before anything is downloaded (so an unwritable directory costs no download).
 prepare_install_dir() {
@@ -517,22 +841,29 @@ prepare_install_dir() {
         if [ -e "$km_dir" ]; then
             not_writable "it is not a directory"
         fi
-        if ! mkdir -p "$km_dir" 2>/dev/null; then
+        _pd_msg=$(mkdir -p "$km_dir" 2>&1) || {
+            case "$_pd_msg" in
+                *"ead-only file system"*) err "cannot create $km_dir: its file system is read-only; choose a directory on a writable one with --install-dir DIR" ;;
+            esac
             not_writable "it does not exist and cannot be created"
-        fi
+        }
     fi
     if [ -d "$km_dir/$km_bin" ]; then
         err "$km_dir/$km_bin is a directory: remove it or choose another --install-dir"
     fi
+    remove_stale_temps
     # The temporary directory lives in the target directory so the final step is a rename.
     if check_cmd mktemp; then
-        km_tmp=$(mktemp -d "$km_dir/.km-install.XXXXXX" 2>/dev/null) || km_tmp=""
+        km_tmp=$(mktemp -d "$km_dir/.km-install.$$.XXXXXX" 2>/dev/null) || km_tmp=""
     else
-        km_tmp="$km_dir/.km-install.$$"
+        km_tmp="$km_dir/.km-install.$$.0"
         mkdir -m 700 "$km_tmp" 2>/dev/null || km_tmp=""
     fi
     if [ -z "$km_tmp" ] || [ ! -d "$km_tmp" ]; then
         km_tmp=""
+        if read_only_fs; then
+            err "cannot write to $km_dir: its file system is read-only; choose a directory on a writable one with --install-dir DIR"
+        fi
         if [ -w "$km_dir" ]; then
             not_writable "cannot create a file in it"
         fi
@@ -541,6 +872,10 @@ prepare_install_dir() {
 }
 
 cleanup() {
+    if [ -n "${km_watchdog:-}" ]; then
+        kill -9 "$km_watchdog" 2>/dev/null
+        km_watchdog=""
+    fi
     if [ -n "${km_tmp:-}" ]; then
         rm -rf "$km_tmp" 2>/dev/null
         km_tmp=""
@@ -552,7 +887,7 @@ cleanup() {
 on_signal() {
     cleanup
     trap - EXIT
-    printf '%serror:%s interrupted (SIG%s): nothing was installed\n' "$_c_red" "$_c_reset" "$2" >&2
+    printf '%serror:%s interrupted (SIG%s): nothing was installed\n' "$_c_red" "$_c_reset" "$2" >&3
     exit "$1"
 }
 
@@ -561,7 +896,10 @@ on_signal() {
 
 # cdn_resolve_version: sets km_version from <base>/version; status 1 (with _dl_*) on failure.
 cdn_resolve_version() {
-    if ! download "$base_url/version" "$km_tmp/version"; then
+    if ! download "$base_url/version" "$km_tmp/version" "$KM_MAX_VERSION_BYTES"; then
+        if [ "$_dl_class" = oversize ]; then
+            _dl_class=garbled
+        fi
         _dl_reason="$base_url/version: $_dl_reason"
         return 1
     fi
@@ -575,23 +913,40 @@ cdn_resolve_version() {
             *) break ;;
         esac
     done
-    if ! normalise_version "$_cv_line"; then
+    if ! is_version "$_cv_line"; then
+        sanitise "$_cv_line" 40
         _dl_class=garbled
-        _dl_reason="$base_url/version does not hold a version"
+        _dl_reason="$base_url/version does not hold a version ('$_sn_text')"
         return 1
     fi
     km_version=$_nv_version
+    km_want=$km_version
 }
 
-# fetch FROM: download the asset and its .sha256 from FROM (a URL prefix) into km_tmp.
+# fetch FROM: download the release's SHA256SUMS and its signature (checked at once), then
+# the asset's .sha256 and the asset, from FROM (the URL prefix of release km_version).
 fetch() {
+    if ! download "$1/SHA256SUMS" "$km_tmp/SHA256SUMS" "$KM_MAX_SUMS_BYTES"; then
+        _dl_reason="$1/SHA256SUMS: $_dl_reason"
+        return 1
+    fi
+    if [ "$km_verifier" != none ]; then
+        if ! download "$1/SHA256SUMS.$km_sig_ext" "$km_tmp/signature" "$KM_MAX_SIG_BYTES"; then
+            if [ "$_dl_class" = missing ]; then
+                err "km $km_version has no signature ($1/SHA256SUMS.$km_sig_ext: $_dl_reason): refusing to install (not retried from another source)"
+            fi
+            _dl_reason="$1/SHA256SUMS.$km_sig_ext: $_dl_reason"
+            return 1
+        fi
+        verify_signature "$1/SHA256SUMS.$km_sig_ext"
+    fi
     km_asset_url="$1/$km_asset"
-    if ! download "$km_asset_url.sha256" "$km_tmp/asset.sha256"; then
+    if ! download "$km_asset_url.sha256" "$km_tmp/asset.sha256" "$KM_MAX_SHA256_BYTES"; then
         _dl_reason="$km_asset_url.sha256: $_dl_reason"
         return 1
     fi
     say "downloading $km_asset_url"
-    if ! download "$km_asset_url" "$km_tmp/$km_bin"; then
+    if ! download "$km_asset_url" "$km_tmp/$km_bin" "$KM_MAX_BINARY_BYTES"; then
         _dl_reason="$km_asset_url: $_dl_reason"
         return 1
     fi
@@ -599,50 +954,77 @@ fetch() {
 
 # fail_download SOURCE-NAME: the error line for a download that failed for good.
 fail_download() {
-    if [ "$km_cdn_class" = missing ] && [ -n "$opt_version" ] && [ "$_dl_class" != missing ]; then
+    if [ "$km_cdn_class" = missing ] && [ -n "$km_want" ] && [ "$_dl_class" != missing ]; then
         # The CDN's 404 is the news; GitHub being unreachable only means it could not be confirmed.
-        err "km $opt_version for $km_os/$km_arch is not published on the CDN ($km_cdn_reason), and GitHub could not be asked ($_dl_reason)"
+        err "km $km_want for $km_os/$km_arch is not published on the CDN ($km_cdn_reason), and GitHub could not be asked ($_dl_reason)"
     fi
     case "$_dl_class" in
         missing)
-            if [ -n "$opt_version" ]; then
-                err "km $opt_version for $km_os/$km_arch is not published ($_dl_reason${km_cdn_note}); releases: ${gh_base}/${GITHUB_REPOSITORY}/releases"
+            if [ -n "$km_want" ]; then
+                err "km $km_want for $km_os/$km_arch is not published ($_dl_reason${km_cdn_note}); releases: ${gh_base}/${GITHUB_REPOSITORY}/releases"
             fi
             err "km for $km_os/$km_arch was not found at $1 ($_dl_reason${km_cdn_note})"
             ;;
         interrupted) err "the download from $1 broke off ($_dl_reason): nothing was installed; re-run to try again" ;;
         network) err "cannot reach $1 ($_dl_reason${km_cdn_note}): check the network connection or proxy" ;;
+        disk) no_space ;;
+        oversize) err "refusing a download from $1 ($_dl_reason${km_cdn_note}): nothing was installed" ;;
+        insecure) err "refusing a download from $1 ($_dl_reason${km_cdn_note}): nothing was installed" ;;
         *) err "download from $1 failed ($_dl_reason${km_cdn_note})" ;;
     esac
 }
 
 from_cdn() {
-    if [ -z "$opt_version" ]; then
+    if [ -z "$km_want" ]; then
         cdn_resolve_version || return 1
-    else
-        km_version=$opt_version
     fi
+    km_version=$km_want
     say "installing km $km_version for $km_os/$km_arch from $base_url"
     fetch "$base_url/releases/$km_version"
 }
 
-from_github() {
-    if [ -n "$opt_version" ]; then
-        km_version=$opt_version
-        _fg_from="$gh_base/$GITHUB_REPOSITORY/releases/download/$km_version"
-        say "installing km $km_version for $km_os/$km_arch from GitHub"
-    else
-        km_version=""
-        _fg_from="$gh_base/$GITHUB_REPOSITORY/releases/latest/download"
-        say "installing the latest km for $km_os/$km_arch from GitHub"
+# github_latest: sets km_version to GitHub's latest release, read from where
+# releases/latest/download/SHA256SUMS redirects to (.../releases/download/<v>/SHA256SUMS).
+github_latest() {
+    if ! download "$gh_base/$GITHUB_REPOSITORY/releases/latest/download/SHA256SUMS" "$km_tmp/SHA256SUMS" "$KM_MAX_SUMS_BYTES"; then
+        _dl_reason="$gh_base/$GITHUB_REPOSITORY/releases/latest/download/SHA256SUMS: $_dl_reason"
+        return 1
     fi
-    fetch "$_fg_from"
+    _gl_rest="$_dl_trail "
+    km_version=""
+    while [ -n "$_gl_rest" ]; do
+        _gl_url=${_gl_rest%% *}
+        _gl_rest=${_gl_rest#* }
+        case "$_gl_url" in
+            */releases/download/*/SHA256SUMS)
+                _gl_v=${_gl_url##*/releases/download/}
+                _gl_v=${_gl_v%/SHA256SUMS}
+                if is_version "$_gl_v"; then
+                    km_version=$_gl_v
+                fi
+                ;;
+        esac
+    done
+    if [ -z "$km_version" ]; then
+        err "cannot tell which version GitHub's latest release is (releases/latest/download/SHA256SUMS was not redirected to a version); install one by name with --version"
+    fi
+}
+
+from_github() {
+    if [ -n "$km_want" ]; then
+        km_version=$km_want
+    else
+        github_latest || return 1
+    fi
+    say "installing km $km_version for $km_os/$km_arch from GitHub"
+    fetch "$gh_base/$GITHUB_REPOSITORY/releases/download/$km_version"
 }
 
 download_release() {
     km_cdn_note=""
     km_cdn_class=""
     km_cdn_reason=""
+    km_want=$opt_version
     case "$opt_source" in
         cdn)
             from_cdn || fail_download "the CDN $base_url"
@@ -666,36 +1048,229 @@ download_release() {
 }
 
 # ----------------------------------------------------------------------------
+# signatures
+
+# pick_verifier: km_verifier is ssh (ssh-keygen -Y verify, OpenSSH 8.1+), openssl, or
+# none (then km_verifier_why says why); km_sig_ext the signature file it checks.
+pick_verifier() {
+    km_verifier=none
+    km_sig_ext=""
+    km_verifier_why="neither ssh-keygen (OpenSSH 8.1 or later) nor openssl is installed"
+    if [ -z "$TRUSTED_KEYS" ]; then
+        km_verifier_why="this copy of the installer carries no release keys"
+        return 0
+    fi
+    if check_cmd ssh-keygen; then
+        _pv_out=$(ssh-keygen -Y verify </dev/null 2>&1)
+        case "$_pv_out" in
+            *"illegal option"* | *"unknown option"* | *"invalid option"*) ;;
+            *verify*)
+                km_verifier=ssh
+                km_sig_ext=sig
+                return 0
+                ;;
+        esac
+    fi
+    if check_cmd openssl && check_cmd cat; then
+        km_verifier=openssl
+        km_sig_ext=p256
+    fi
+}
+
+# announce_verifier: without a verifier, one warning (or, when a signature is required, the refusal).
+announce_verifier() {
+    if [ "$km_verifier" != none ]; then
+        return 0
+    fi
+    if [ "$opt_require_sig" = yes ]; then
+        err "cannot check the release signature: $km_verifier_why; install OpenSSH's ssh-keygen or openssl, or drop --require-signature (KM_REQUIRE_SIGNATURE) to install on the checksum alone"
+    fi
+    if [ -z "$TRUSTED_KEYS" ]; then
+        warn "not checking the release signature: $km_verifier_why; installing on the SHA-256 checksum alone"
+        return 0
+    fi
+    warn "not checking the release signature: $km_verifier_why (install OpenSSH's ssh-keygen or openssl); installing on the SHA-256 checksum alone"
+}
+
+# write_keys: each PEM of TRUSTED_KEYS into $km_tmp/key<N>.pem; sets km_key_count.
+write_keys() {
+    km_key_count=0
+    _wk_file=""
+    while IFS= read -r _wk_line; do
+        case "$_wk_line" in
+            "-----BEGIN PUBLIC KEY-----")
+                km_key_count=$((km_key_count + 1))
+                _wk_file="$km_tmp/key$km_key_count.pem"
+                : >"$_wk_file" || no_space
+                ;;
+        esac
+        if [ -n "$_wk_file" ]; then
+            printf '%s\n' "$_wk_line" >>"$_wk_file" || no_space
+        fi
+        case "$_wk_line" in
+            "-----END PUBLIC KEY-----") _wk_file="" ;;
+        esac
+    done <<EOF
+$TRUSTED_KEYS
+EOF
+}
+
+# verify_signature SIG-URL: the signature of SHA256SUMS, for release km_version, by one of
+# the trusted keys; anything else ends the install (a red flag, never a fallback).
+verify_signature() {
+    write_keys
+    _vs_ok=no
+    _vs_n=1
+    case "$km_verifier" in
+        ssh)
+            : >"$km_tmp/allowed_signers" || no_space
+            while [ "$_vs_n" -le "$km_key_count" ]; do
+                if _vs_key=$(ssh-keygen -i -m PKCS8 -f "$km_tmp/key$_vs_n.pem" </dev/null 2>/dev/null); then
+                    printf '%s %s\n' "$KEY_PRINCIPAL" "$_vs_key" >>"$km_tmp/allowed_signers" || no_space
+                fi
+                _vs_n=$((_vs_n + 1))
+            done
+            if ssh-keygen -Y verify -f "$km_tmp/allowed_signers" -I "$KEY_PRINCIPAL" -n "km-release-$km_version" \
+                -s "$km_tmp/signature" <"$km_tmp/SHA256SUMS" >/dev/null 2>&1; then
+                _vs_ok=yes
+            fi
+            ;;
+        openssl)
+            { printf 'km-release-%s\n' "$km_version" && cat "$km_tmp/SHA256SUMS"; } >"$km_tmp/statement" || no_space
+            while [ "$_vs_n" -le "$km_key_count" ] && [ "$_vs_ok" = no ]; do
+                if openssl dgst -sha256 -verify "$km_tmp/key$_vs_n.pem" -signature "$km_tmp/signature" \
+                    "$km_tmp/statement" </dev/null >/dev/null 2>&1; then
+                    _vs_ok=yes
+                fi
+                _vs_n=$((_vs_n + 1))
+            done
+            ;;
+    esac
+    if [ "$_vs_ok" != yes ]; then
+        err "the signature $1 does not verify for km $km_version with this installer's release keys (a bad signature, an unknown key, or another release's): refusing to install (not retried from another source)"
+    fi
+    say "verified the release signature of km $km_version ($km_verifier)"
+}
+
+# ----------------------------------------------------------------------------
 # verification and installation
 
-verify() {
-    _vf_line=""
-    IFS= read -r _vf_line <"$km_tmp/asset.sha256" || true
-    _vf_want=${_vf_line%%[!0-9a-fA-F]*}
-    case "$_vf_line" in
-        "$_vf_want" | "$_vf_want "* | "$_vf_want	"*) ;;
-        *) _vf_want="" ;;
+# checksum_line LINE NAME: status 0 when LINE is "<64 hex>  NAME" (or " *NAME"); sets
+# _cl_hash (lowercase) and _cl_name.
+checksum_line() {
+    _cl_line=$1
+    _cl_cr=$(printf '\r')
+    _cl_line=${_cl_line%"$_cl_cr"}
+    _cl_hash=${_cl_line%%[!0123456789abcdefABCDEF]*}
+    [ ${#_cl_hash} -eq 64 ] || return 1
+    _cl_name=${_cl_line#"$_cl_hash"}
+    case "$_cl_name" in
+        "  "?* | " *"?*) _cl_name=${_cl_name#??} ;;
+        *) return 1 ;;
     esac
-    if [ ${#_vf_want} -ne 64 ]; then
+    lowercase_hex "$_cl_hash"
+    _cl_hash=$_lh_value
+}
+
+# sums_entry: sets _se_hash to the SHA256SUMS line of km_asset; refuses a malformed file.
+sums_entry() {
+    _se_hash=""
+    while IFS= read -r _se_line || [ -n "$_se_line" ]; do
+        [ -n "$_se_line" ] || continue
+        if ! checksum_line "$_se_line"; then
+            err "cannot verify $km_asset: SHA256SUMS of km $km_version is not a checksum list; refusing to install"
+        fi
+        if [ "$_cl_name" = "$km_asset" ]; then
+            if [ -n "$_se_hash" ]; then
+                err "cannot verify $km_asset: SHA256SUMS of km $km_version lists it twice; refusing to install"
+            fi
+            _se_hash=$_cl_hash
+        fi
+    done <"$km_tmp/SHA256SUMS"
+    if [ -z "$_se_hash" ]; then
+        err "cannot verify $km_asset: SHA256SUMS of km $km_version does not list it; refusing to install"
+    fi
+}
+
+# side_entry: sets _sd_hash from the asset's .sha256: exactly one line, for km_asset.
+side_entry() {
+    _sd_hash=""
+    while IFS= read -r _sd_line || [ -n "$_sd_line" ]; do
+        [ -n "$_sd_line" ] || continue
+        if [ -n "$_sd_hash" ] || ! checksum_line "$_sd_line"; then
+            err "cannot verify $km_asset: $km_asset_url.sha256 is not a SHA-256 checksum file; refusing to install"
+        fi
+        if [ "$_cl_name" != "$km_asset" ]; then
+            sanitise "$_cl_name" 60
+            err "cannot verify $km_asset: $km_asset_url.sha256 is the checksum of '$_sn_text', not of $km_asset; refusing to install"
+        fi
+        _sd_hash=$_cl_hash
+    done <"$km_tmp/asset.sha256"
+    if [ -z "$_sd_hash" ]; then
         err "cannot verify $km_asset: $km_asset_url.sha256 is not a SHA-256 checksum file; refusing to install"
     fi
-    lowercase_hex "$_vf_want"
-    _vf_want=$_lh_value
+}
+
+verify() {
+    sums_entry
+    side_entry
+    if [ "$_se_hash" != "$_sd_hash" ]; then
+        err "cannot verify $km_asset: SHA256SUMS says sha256 $_se_hash but $km_asset.sha256 says $_sd_hash; refusing to install (not retried from another source)"
+    fi
     if ! sha256_of "$km_tmp/$km_bin"; then
         err "cannot verify $km_asset: $km_hasher failed; refusing to install"
     fi
-    if [ "$_sh_sum" != "$_vf_want" ]; then
-        err "checksum mismatch for $km_asset from $km_asset_url: expected sha256 $_vf_want, got $_sh_sum; refusing to install (not retried from another source)"
+    if [ "$_sh_sum" != "$_se_hash" ]; then
+        err "checksum mismatch for $km_asset from $km_asset_url: expected sha256 $_se_hash, got $_sh_sum; refusing to install (not retried from another source)"
     fi
     say "verified sha256 $_sh_sum"
 }
 
+# run_new FILE: run FILE --version (at most KM_RUN_TIMEOUT s); sets _rn_rc, _rn_timeout and _rn_first.
+run_new() {
+    rm -f "$km_tmp/watchdog" "$km_tmp/pid"
+    supervised /dev/null /dev/null 0 no "$KM_RUN_TIMEOUT" "$1" --version >"$km_tmp/run.out" 2>&1 </dev/null
+    _rn_rc=$_sv_rc
+    _rn_timeout=no
+    [ -n "$_sv_why" ] && _rn_timeout=yes
+    _rn_first=""
+    IFS= read -r _rn_first <"$km_tmp/run.out" || true
+}
+
+# check_runs: the new binary, still at its temporary path, must answer --version with
+# the expected version before it replaces anything; otherwise the earlier km stays.
+check_runs() {
+    run_new "$km_tmp/$km_bin"
+    case "$_rn_first" in
+        "$BINARY_NAME $km_version" | "$BINARY_NAME $km_version "*)
+            [ "$_rn_rc" -eq 0 ] && [ "$_rn_timeout" = no ] && return 0
+            ;;
+    esac
+    _cr_keep="nothing was replaced"
+    if [ -e "$km_dir/$km_bin" ]; then
+        _cr_keep="the earlier $km_dir/$km_bin is kept"
+    fi
+    if [ "$_rn_timeout" = yes ]; then
+        err "the new km $km_version did not answer --version within $KM_RUN_TIMEOUT s: $_cr_keep"
+    fi
+    if [ "$_rn_rc" -eq 126 ]; then
+        printf '#!/bin/sh\nexit 0\n' >"$km_tmp/probe" && chmod 755 "$km_tmp/probe"
+        if ! "$km_tmp/probe" 2>/dev/null; then
+            err "$km_dir is on a file system mounted noexec: programs cannot run from it; choose another directory with --install-dir DIR ($_cr_keep)"
+        fi
+    fi
+    sanitise "$_rn_first" 60
+    err "the new km $km_version does not run on this $km_os/$km_arch machine (--version: exit $_rn_rc, '$_sn_text'): $_cr_keep; report it at ${gh_base}/${GITHUB_REPOSITORY}/issues"
+}
+
 install_binary() {
     ensure chmod 755 "$km_tmp/$km_bin"
+    check_runs
     if ! mv -f "$km_tmp/$km_bin" "$km_dir/$km_bin" 2>/dev/null; then
         not_writable "cannot replace $km_dir/$km_bin"
     fi
     say "installed $km_dir/$km_bin"
+    say "$_rn_first"
 }
 
 # check_path: advice when the directory is not on PATH, a warning when another km comes first.
@@ -723,16 +1298,13 @@ check_path() {
     fi
 }
 
-run_installed() {
-    if ! "$km_dir/$km_bin" --version; then
-        err "$km_dir/$km_bin was installed but '$km_dir/$km_bin --version' failed; report it at ${gh_base}/${GITHUB_REPOSITORY}/issues"
-    fi
-}
-
 # ----------------------------------------------------------------------------
 
 main() {
     set -u
+    # fd 3: the installer's stderr, for a signal's message (it may arrive while a transfer's
+    # stderr goes to a log).
+    exec 3>&2
     setup_colors
     km_tmp=""
     trap cleanup EXIT
@@ -757,10 +1329,11 @@ main() {
     detect_platform
     pick_downloader
     pick_hasher
-    need_cmd mkdir
-    need_cmd chmod
-    need_cmd mv
-    need_cmd rm
+    for _m_cmd in mkdir chmod mv rm wc sleep kill tr cut; do
+        need_cmd "$_m_cmd"
+    done
+    pick_verifier
+    announce_verifier
 
     choose_install_dir
     prepare_install_dir
@@ -768,7 +1341,6 @@ main() {
     verify
     install_binary
     check_path
-    run_installed
     cleanup
 }
 

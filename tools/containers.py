@@ -363,6 +363,8 @@ IMAGES: dict[str, Image] = {
             pull_provision=_CURL,
         ),
         Image("debian13-wine", base="debian13", provision=_WINE),
+        # install.sh's ssh-keygen path (issue 10): Debian 12 with openssh-client
+        Image("debian12-ssh", base="debian12", provision=f"{_APT} openssh-client >/dev/null && {_APT_CLEAN}"),
     )
 }
 

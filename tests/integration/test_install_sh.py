@@ -8,6 +8,7 @@ what the install directory holds afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import shutil
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.install_settings import write_install_sh
+from tests.support.signed_sites import ReleaseKey, make_key, sign_site
 from tests.support.sites import CdnServer, Fault, GitHubServer, build_site, dead_url, fake_km, site_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +67,7 @@ class Result:
     rc: int
     stdout: str
     stderr: str
+    seconds: float = 0.0
 
     @property
     def last_err(self) -> str:
@@ -90,6 +94,15 @@ class Env:
     home: Path
     bindir: Path
     fakes: Path  # first on PATH: fake uname, sysctl ...
+    key: ReleaseKey  # the release key: the site is signed with it, the script trusts it
+    script: Path  # install.sh with TRUSTED_KEYS set to that key
+
+    def publish(
+        self, version: str, binaries: dict[str, bytes] | None = None, *, current: bool = True
+    ) -> None:
+        """Publish (and sign) a release into the site."""
+        build_site(self.site, version, binaries, current=current)
+        sign_site(self.site, version, self.key)
 
     def run(
         self,
@@ -100,7 +113,9 @@ class Env:
         path: str | None = None,
         prefix: Sequence[str] = (),
         timeout: float = 60,
+        script: Path | None = None,
     ) -> Result:
+        script = script or self.script
         full_env = {
             "PATH": path if path is not None else f"{self.fakes}:{SYSTEM_PATH}",
             "HOME": str(self.home),
@@ -111,12 +126,13 @@ class Env:
         }
         full_env.update(env or {})
         full_env = {k: v for k, v in full_env.items() if v is not None}
+        start = time.monotonic()
         argv = [*prefix, *shell_argv(shell, self.tmp)]
         if piped:  # cat install.sh | sh -s -- args: the script arrives on stdin, no terminal
             # posh has no -s: with no arguments, plain `| sh` as the README says
             proc = subprocess.run(
                 [*argv, "-s", "--", *args] if args else argv,
-                input=INSTALL_SH.read_bytes(),
+                input=script.read_bytes(),
                 env=full_env,
                 capture_output=True,
                 timeout=timeout,
@@ -124,14 +140,14 @@ class Env:
             )
         else:
             proc = subprocess.run(
-                [*argv, str(INSTALL_SH), *args],
+                [*argv, str(script), *args],
                 stdin=subprocess.DEVNULL,
                 env=full_env,
                 capture_output=True,
                 timeout=timeout,
                 cwd=self.tmp,
             )
-        return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+        return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode(), time.monotonic() - start)
 
     def fake_uname(self, s: str, m: str) -> None:
         script = f'#!/bin/sh\ncase "$1" in -s) echo "{s}" ;; -m) echo "{m}" ;; *) echo "{s}" ;; esac\n'
@@ -155,15 +171,23 @@ def leftovers(directory: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def release_key(tmp_path_factory: pytest.TempPathFactory) -> ReleaseKey:
+    return make_key(tmp_path_factory.mktemp("key"))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, release_key: ReleaseKey) -> Path:
     root = tmp_path_factory.mktemp("site")
     build_site(root, OLDER, current=False)
+    sign_site(root, OLDER, release_key)
     build_site(root, CURRENT)
+    sign_site(root, CURRENT, release_key)
     return root
 
 
-@pytest.fixture
-def env(tmp_path: Path, site: Path) -> Iterator[Env]:
+@contextlib.contextmanager
+def make_env(tmp_path: Path, site: Path, key: ReleaseKey) -> Iterator[Env]:
+    """A private copy of the signed site behind a CDN and a GitHub, and install.sh trusting ``key``."""
     own_site = tmp_path / "site"
     shutil.copytree(site, own_site)
     home = tmp_path / "home"
@@ -171,11 +195,29 @@ def env(tmp_path: Path, site: Path) -> Iterator[Env]:
     fakes = tmp_path / "fakes"
     fakes.mkdir()
     with CdnServer(own_site) as cdn, GitHubServer(own_site) as gh:
-        yield Env(tmp_path, own_site, cdn, gh, home, tmp_path / "bin", fakes)
+        script = write_install_sh(tmp_path / "install.sh", TRUSTED_KEYS=key.public_pem.strip())
+        yield Env(tmp_path, own_site, cdn, gh, home, tmp_path / "bin", fakes, key, script)
 
 
-def cdn_paths(version: str = CURRENT, asset: str = ASSET) -> list[str]:
-    return ["/version", f"/releases/{version}/{asset}.sha256", f"/releases/{version}/{asset}"]
+@pytest.fixture
+def env(tmp_path: Path, site: Path, release_key: ReleaseKey) -> Iterator[Env]:
+    with make_env(tmp_path, site, release_key) as e:
+        yield e
+
+
+def release_paths(version: str = CURRENT, asset: str = ASSET, *, sig: str | None = "sig") -> list[str]:
+    """What install.sh fetches of one release: SHA256SUMS (and its signature), the .sha256, the asset."""
+    signature = [f"/releases/{version}/SHA256SUMS.{sig}"] if sig else []
+    return [
+        f"/releases/{version}/SHA256SUMS",
+        *signature,
+        f"/releases/{version}/{asset}.sha256",
+        f"/releases/{version}/{asset}",
+    ]
+
+
+def cdn_paths(version: str = CURRENT, asset: str = ASSET, *, sig: str | None = "sig") -> list[str]:
+    return ["/version", *release_paths(version, asset, sig=sig)]
 
 
 def assert_installed(
@@ -304,7 +346,7 @@ def test_missing_version_everywhere(env: Env) -> None:
     r = env.run("--install-dir", str(env.bindir), "--version", "v9.9.9")
     r.assert_failed("km v9.9.9", "not published", "CDN failed too")
     assert "trying GitHub" in r.stderr
-    assert env.gh.paths() == [f"{GH_PREFIX}/download/v9.9.9/{ASSET}.sha256"]
+    assert env.gh.paths() == [f"{GH_PREFIX}/download/v9.9.9/SHA256SUMS"]
 
 
 def test_missing_version_on_the_cdn_and_github_unreachable(env: Env) -> None:
@@ -330,14 +372,18 @@ def test_cdn_down_falls_back_to_github(env: Env, shell: str, downloader: str) ->
     r = env.run("--install-dir", str(env.bindir), shell=shell, path=path, env={"KM_BASE_URL": dead_url()})
     assert_installed(env, r)
     assert "CDN failed" in r.stderr and "trying GitHub" in r.stderr
-    # with no version: GitHub's latest/download, which redirects to the versioned path, then to the asset host
+    # with no version: GitHub's latest/download/SHA256SUMS names the version by its redirect;
+    # then every file from that version's path (one release, however "latest" moves meanwhile)
+    sig = None if downloader == "busybox-wget" else "sig"  # busybox alone: no ssh-keygen, no openssl
     assert env.gh.paths() == [
-        f"{GH_PREFIX}/latest/download/{ASSET}.sha256",
-        f"{GH_PREFIX}/download/{CURRENT}/{ASSET}.sha256",
-        f"{GH_PREFIX}/latest/download/{ASSET}",
-        f"{GH_PREFIX}/download/{CURRENT}/{ASSET}",
+        f"{GH_PREFIX}/latest/download/SHA256SUMS",
+        f"{GH_PREFIX}/download/{CURRENT}/SHA256SUMS",
+        *(p.replace("/releases/", f"{GH_PREFIX}/download/") for p in release_paths(sig=sig)),
     ]
-    assert [p.rsplit("/", 1)[-1] for p in env.gh.asset_host.paths()] == [f"{ASSET}.sha256", ASSET]
+    assert [p.rsplit("/", 1)[-1] for p in env.gh.asset_host.paths()] == [
+        "SHA256SUMS",
+        *(p.rsplit("/", 1)[-1] for p in release_paths(sig=sig)),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -360,17 +406,14 @@ def test_cdn_errors_fall_back_to_github(env: Env, fault_path: str, fault: int) -
 def test_given_version_falls_back_to_github_versioned_path(env: Env) -> None:
     r = env.run("--install-dir", str(env.bindir), "--version", OLDER, env={"KM_BASE_URL": dead_url()})
     assert_installed(env, r, OLDER)
-    assert env.gh.paths() == [
-        f"{GH_PREFIX}/download/{OLDER}/{ASSET}.sha256",
-        f"{GH_PREFIX}/download/{OLDER}/{ASSET}",
-    ]
+    assert env.gh.paths() == [p.replace("/releases/", f"{GH_PREFIX}/download/") for p in release_paths(OLDER)]
 
 
 def test_source_github_never_asks_the_cdn(env: Env) -> None:
     r = env.run("--install-dir", str(env.bindir), env={"KM_INSTALL_SOURCE": "github"})
     assert_installed(env, r)
     assert env.cdn.requests == []
-    assert env.gh.paths()[0] == f"{GH_PREFIX}/latest/download/{ASSET}.sha256"
+    assert env.gh.paths()[0] == f"{GH_PREFIX}/latest/download/SHA256SUMS"
 
 
 def test_source_cdn_never_falls_back(env: Env) -> None:
@@ -397,7 +440,7 @@ def test_interrupted_download_leaves_earlier_km(env: Env, shell: str, downloader
     (env.bindir / "km").write_bytes(earlier)
     (env.bindir / "km").chmod(0o755)
     big = fake_km(CURRENT) + b"#" * 2_000_000 + b"\n"
-    build_site(env.site, CURRENT, {ASSET: big})
+    env.publish(CURRENT, {ASSET: big})
     env.cdn.faults[f"/releases/{CURRENT}/{ASSET}"] = Fault.TRUNCATE
     r = env.run("--install-dir", str(env.bindir), shell=shell, path=tools_path(env, downloader))
     r.assert_failed("broke off", "nothing was installed")
@@ -413,11 +456,11 @@ def test_ctrl_c_mid_download_cleans_up(env: Env, shell: str) -> None:
     env.bindir.mkdir()
     earlier = fake_km("v0.9.0")
     (env.bindir / "km").write_bytes(earlier)
-    build_site(env.site, CURRENT, {ASSET: fake_km(CURRENT) + b"#" * 1_000_000 + b"\n"})
+    env.publish(CURRENT, {ASSET: fake_km(CURRENT) + b"#" * 1_000_000 + b"\n"})
     binary_path = f"/releases/{CURRENT}/{ASSET}"
     env.cdn.faults[binary_path] = Fault.STALL
     proc = subprocess.Popen(
-        [*shell_argv(shell, env.tmp), str(INSTALL_SH), "--install-dir", str(env.bindir)],
+        [*shell_argv(shell, env.tmp), str(env.script), "--install-dir", str(env.bindir)],
         env={
             "PATH": f"{env.fakes}:{SYSTEM_PATH}",
             "HOME": str(env.home),
@@ -475,7 +518,7 @@ def test_unwritable_directory(env: Env) -> None:
     (env.bindir / "km").write_bytes(earlier)
     before = sorted(p.name for p in env.bindir.iterdir())
     r = env.run("--install-dir", str(env.bindir), prefix=ro_mount_prefix(env.bindir))
-    r.assert_failed(f"cannot write to {env.bindir}", "sudo", "--install-dir")
+    r.assert_failed(f"cannot write to {env.bindir}", "read-only", "--install-dir")
     assert sorted(p.name for p in env.bindir.iterdir()) == before
     assert (env.bindir / "km").read_bytes() == earlier
     assert env.all_requests() == []  # found out before anything was downloaded
@@ -617,7 +660,7 @@ def _run_with_tty_stderr(env: Env, extra: dict[str, str]) -> str:
         proc = subprocess.run(
             [
                 "dash",
-                str(INSTALL_SH),
+                str(env.script),
                 "--version",
                 "v9.9.9",
                 "--source",

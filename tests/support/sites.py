@@ -38,6 +38,7 @@ bind ``127.0.0.1`` on port 0 by default and serve from daemon threads.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import hashlib
 import http.server
@@ -63,6 +64,17 @@ class Fault(enum.Enum):
     TRUNCATE = "truncate"  # full Content-Length, half the body, connection closed
     DROP = "drop"  # close the connection without an answer
     STALL = "stall"  # full Content-Length, half the body, then nothing until ``.release`` is set
+    SILENT = "silent"  # read the request, never answer (until ``.release``): a half-dead edge
+    TRICKLE = "trickle"  # full Content-Length, then the body one byte every 0.5 s
+    HUGE = "huge"  # a Content-Length of 200 MiB, 1 KiB of body, then the connection closed
+
+
+@dataclasses.dataclass(frozen=True)
+class Redirect:
+    """A fault that answers with a redirect to ``location`` (anywhere, e.g. plain http)."""
+
+    location: str
+    status: int = 302
 
 
 def fake_km(version: str, os: str = "linux", arch: str = "amd64", *, tag: str = "fake") -> bytes:
@@ -193,7 +205,7 @@ class _Server:
         self.host = host
         self.port: int = self._httpd.server_address[1]
         self.requests: list[str] = []
-        self.faults: dict[str, int | Fault] = {}
+        self.faults: dict[str, int | Fault | Redirect] = {}
         self.release = threading.Event()  # ends every Fault.STALL
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -240,7 +252,17 @@ class _Server:
         if fault is Fault.DROP:
             h.close_connection = True
             return
+        if isinstance(fault, Redirect):
+            self.send(h, fault.status, b"", {"Location": fault.location}, head=head)
+            return
+        if fault is Fault.SILENT:
+            self.release.wait(120)
+            h.close_connection = True
+            return
         status, body, headers = self.answer(path)
+        if fault in (Fault.TRICKLE, Fault.HUGE) and status == 200:
+            self._slow(h, body, headers, fault)
+            return
         if fault in (Fault.TRUNCATE, Fault.STALL) and status == 200:
             h.send_response(200)
             for k, v in headers.items():
@@ -259,6 +281,25 @@ class _Server:
 
     def answer(self, path: str) -> tuple[int, bytes, dict[str, str]]:
         raise NotImplementedError
+
+    def _slow(self, h: _Handler, body: bytes, headers: Mapping[str, str], fault: Fault) -> None:
+        """TRICKLE: the real length, a byte every 0.5 s; HUGE: 200 MiB announced, 1 KiB sent."""
+        h.send_response(200)
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(200 * 1024 * 1024 if fault is Fault.HUGE else len(body)))
+        h.end_headers()
+        h.close_connection = True
+        with contextlib.suppress(OSError):
+            if fault is Fault.HUGE:
+                h.wfile.write((body * (1024 // max(len(body), 1) + 1))[:1024])
+                h.wfile.flush()
+                return
+            for i in range(len(body)):
+                if self.release.wait(0.5):
+                    return
+                h.wfile.write(body[i : i + 1])
+                h.wfile.flush()
 
     @staticmethod
     def send(

@@ -109,7 +109,7 @@ def test_the_parse_check_finds_errors() -> None:
 
 def test_arch_map_covers_the_matrix() -> None:
     mapping = arch_map()
-    assert mapping == {"X64": "amd64", "Arm64": "arm64"}
+    assert mapping == {"X64": "amd64", "AMD64": "amd64", "Arm64": "arm64"}
     windows = {t.filename for t in TARGETS if t.os == "windows"}
     (template,) = returned_strings("Get-KmAssetName")
     assert {render(template, Arch=a) for a in mapping.values()} == windows
@@ -135,7 +135,12 @@ def test_github_urls_follow_githubs_layout() -> None:
 
 
 def test_exit_only_when_run_as_a_file() -> None:
-    """`irm | iex` runs in the user's shell: an `exit` there would close it."""
+    """`irm | iex` runs in the user's shell (or a caller's script): an `exit` there would end it.
+
+    The gate is the script's own command type (ExternalScript only when this file runs as a
+    script), captured at the top level; not $PSCommandPath, which under iex inside a script is
+    the caller's path.
+    """
     exits = [
         n
         for n in walk(parse().root_node)
@@ -147,7 +152,12 @@ def test_exit_only_when_run_as_a_file() -> None:
     assert not any(a.type == "function_statement" for a in outer)
     guard = next(a for a in outer if a.type == "if_statement")
     condition = text(guard).split("{", 1)[0]
-    assert "$PSCommandPath" in condition
+    assert "$KmRunAsFile" in condition and "$PSCommandPath" not in condition
+    (statements,) = [c for c in parse().root_node.children if c.type == "statement_list"]
+    top = [text(c) for c in statements.children]
+    assert "$KmRunAsFile = ($MyInvocation.MyCommand.CommandType -eq 'ExternalScript')" in top
+    code = "\n".join(line.split("#", 1)[0] for line in SOURCE.decode().splitlines())
+    assert "$PSCommandPath" not in code
 
 
 def test_errors_are_caught_at_the_top() -> None:
@@ -177,7 +187,15 @@ def test_errors_are_caught_at_the_top() -> None:
         "DoNotExpandEnvironmentNames",
         "-Type ExpandString",
         "checksum mismatch",
-        "& $dest --version",
+        "Confirm-KmRuns $binFile $v $tempDir $keep",
+        "$ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Dir)",
+        "$env:PROCESSOR_ARCHITEW6432",
+        "$ecdsa.VerifyData($statement, $signature, [System.Security.Cryptography.HashAlgorithmName]::SHA256)",
+        '"km-release-$Version`n"',
+        "$env:KM_REQUIRE_SIGNATURE",
+        "MaximumRedirection = $KmMaxRedirects",
+        "OperationTimeoutSeconds",
+        "TimeoutSec         = $TimeoutSec",
     ],
 )
 def test_uses(needle: str) -> None:
@@ -196,3 +214,124 @@ def test_mismatch_is_not_a_fallback_kind() -> None:
     assert kinds == {"missing", "server", "network", "garbled"}
     confirm = text(functions()["confirm-kmhash"])
     assert "New-KmDownloadError" not in confirm and "expected sha256 $want, got $got" in confirm
+    signature = text(functions()["save-kmrelease"])
+    assert "New-KmDownloadError" not in signature and "not retried from another source" in signature
+
+
+# -- the rules as written (PowerShell cannot run here: these read them out of the parse) ----
+
+
+def function_text(name: str) -> str:
+    return text(functions()[name.lower()])
+
+
+def string_assignment(variable: str) -> str:
+    for n in walk(parse().root_node):
+        if n.type == "assignment_expression" and text(n).startswith(f"${variable} ="):
+            (literal,) = [s for s in walk(n) if s.type == "verbatim_string_characters"]
+            return text(literal)[1:-1].replace("''", "'")
+    raise AssertionError(f"no ${variable}")
+
+
+def test_version_grammar_is_the_one_grammar() -> None:
+    """$KmVersionPattern (matched with -cmatch, case-sensitive) against the same cases as install.sh."""
+    from tests.integration.test_install_hostile import BAD, GOOD
+
+    pattern = re.compile(string_assignment("KmVersionPattern").replace(r"\z", r"\Z"), re.ASCII)
+    convert = function_text("ConvertTo-KmVersion")
+    assert "-cmatch '^[0-9]'" in convert and "-cnotmatch $KmVersionPattern" in convert
+    for good in GOOD:
+        assert pattern.match("v" + good.removeprefix("v")), good
+    for bad in BAD:
+        candidate = bad.strip()  # the script trims (the grammar then sees the rest)
+        if re.match(r"[0-9]", candidate):
+            candidate = "v" + candidate
+        assert not pattern.match(candidate) or bad != bad.strip(), bad
+
+
+ARCH_CASES = [
+    # (PROCESSOR_ARCHITEW6432, PROCESSOR_IDENTIFIER, OSArchitecture or None, PROCESSOR_ARCHITECTURE, want)
+    ("AMD64", "Intel64 Family 6", "X64", "x86", "amd64"),  # 32-bit PowerShell on x64 Windows
+    ("ARM64", "ARMv8 (64-bit) Family 8", "Arm64", "x86", "arm64"),  # 32-bit PowerShell on Windows on Arm
+    (None, "ARMv8 (64-bit) Family 8", "X64", "AMD64", "arm64"),  # x64 PowerShell emulated on Arm
+    (None, "Intel64 Family 6", "X64", "AMD64", "amd64"),
+    (None, "ARMv8 (64-bit) Family 8", "Arm64", "ARM64", "arm64"),
+    (None, "Intel64 Family 6", None, "AMD64", "amd64"),  # no RuntimeInformation (old .NET)
+    (None, "Intel64 Family 6", None, "x86", None),  # 32-bit Windows: unsupported
+]
+
+
+@pytest.mark.parametrize("w6432,ident,os_arch,arch,want", ARCH_CASES)
+def test_arch_rules(w6432: str | None, ident: str, os_arch: str | None, arch: str, want: str | None) -> None:
+    """Get-KmArch's sources in the order it consults them, looked up in $KmArchMap (case-insensitively,
+    as PowerShell's hashtables do)."""
+    body = function_text("Get-KmArch")
+    order = [
+        body.index("$env:PROCESSOR_ARCHITEW6432"),
+        body.index("$env:PROCESSOR_IDENTIFIER"),
+        body.index("RuntimeInformation]::OSArchitecture"),
+        body.index("[string]$env:PROCESSOR_ARCHITECTURE"),
+    ]
+    assert order == sorted(order)
+    assert ".StartsWith('ARMv8')" in body and "$arch = 'ARM64'" in body
+    mapping = {k.lower(): v for k, v in arch_map().items()}
+    chosen = w6432 or ("ARM64" if ident.startswith("ARMv8") else None) or os_arch or arch
+    assert mapping.get(chosen.lower()) == want
+
+
+def test_relative_install_dir_resolves_against_the_powershell_location() -> None:
+    body = function_text("Resolve-KmInstallDir")
+    assert "GetUnresolvedProviderPathFromPSPath" in body
+    assert "GetFullPath" not in SOURCE.decode()
+    assert "$InstallDir = Resolve-KmInstallDir $InstallDir" in function_text("Install-Km")
+
+
+def test_replace_restores_and_first_install_renames_nothing() -> None:
+    body = function_text("Install-KmBinary")
+    first = body.index("if (-not (Test-Path -LiteralPath $Dest -PathType Leaf))")
+    assert first < body.index("Rename-Item -LiteralPath $Dest")
+    assert body[first:].split("}", 1)[0].count("Move-Item") == 1 and "return" in body[first:].split("}", 1)[0]
+    last_catch = body[body.rindex("} catch {") :]
+    assert "Rename-Item -LiteralPath $aside -NewName (Split-Path -Leaf $Dest)" in last_catch
+    assert "throw" in last_catch and "back in place" in last_catch
+
+
+def test_final_url_after_redirects_must_be_https_or_loopback() -> None:
+    body = function_text("Invoke-KmDownload")
+    assert "$final = Get-KmFinalUrl $response $Url" in body
+    assert "if (-not (Test-KmUrl $final))" in body
+    final = function_text("Get-KmFinalUrl")
+    assert "RequestMessage.RequestUri" in final and "ResponseUri" in final  # PowerShell 7, then 5.1
+    assert "$uri.IsLoopback" in function_text("Test-KmUrl")
+
+
+def test_run_before_replace_comes_before_the_rename() -> None:
+    body = function_text("Install-Km")
+    assert body.index("Confirm-KmHash") < body.index("Confirm-KmRuns") < body.index("Install-KmBinary")
+    runs = function_text("Confirm-KmRuns")
+    assert "WaitForExit($KmRunTimeoutSec * 1000)" in runs and "$process.Kill()" in runs
+
+
+def _ps_bytes(variable: str) -> bytes:
+    for n in walk(parse().root_node):
+        if n.type == "assignment_expression" and text(n).startswith(f"${variable} ="):
+            return bytes(int(h, 16) for h in re.findall(r"0x([0-9A-Fa-f]{2})", text(n)))
+    raise AssertionError(f"no ${variable}")
+
+
+def test_p256_key_prefix_matches_a_real_key(tmp_path: Path) -> None:
+    """New-KmEcdsa's SubjectPublicKeyInfo prefix is that of a P-256 key made by openssl."""
+    import base64
+    import shutil
+
+    if shutil.which("ssh-keygen") is None or shutil.which("openssl") is None:
+        pytest.skip("ssh-keygen and openssl are needed")
+    from tests.support.signed_sites import make_key
+
+    key = make_key(tmp_path)
+    der = base64.b64decode("".join(key.public_pem.strip().splitlines()[1:-1]))
+    prefix = _ps_bytes("KmP256SpkiPrefix")
+    assert len(der) == 91 and der.startswith(prefix) and len(prefix) == 27
+    ecdsa = function_text("New-KmEcdsa")
+    assert "$Spki[27..58]" in ecdsa and "$Spki[59..90]" in ecdsa
+    assert "0x45, 0x43, 0x53, 0x31, 0x20" in ecdsa  # BCRYPT_ECDSA_PUBLIC_P256_MAGIC "ECS1", 32-byte keys

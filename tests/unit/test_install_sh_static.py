@@ -35,7 +35,7 @@ def test_main_is_called_on_the_last_line_only() -> None:
     assert sh_settings(TEXT)
     constants = re.sub(r'^TRUSTED_KEYS="[^"$`]*"$', "", TEXT, flags=re.M)
     top_level = [line for line in top_level if line in constants.splitlines()]
-    assert all(re.match(r'^[A-Z_]+="[^"$`]*"$', line) for line in top_level[:-1]), top_level
+    assert all(re.match(r'^[A-Z][A-Z0-9_]*="[^"$`]*"$', line) for line in top_level[:-1]), top_level
 
 
 def test_no_local_and_ascii_only() -> None:
