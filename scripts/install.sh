@@ -513,8 +513,7 @@ watchdog() {
             _wd_mark=$_fs_size
         fi
         if [ -n "$_wd_why" ] && [ -n "$_wd_pid" ]; then
-            printf '%s
-' "$_wd_why" >"$km_tmp/watchdog"
+            printf '%s\n' "$_wd_why" >"$km_tmp/watchdog"
             kill -9 "$_wd_pid" 2>/dev/null
             return 0
         fi
@@ -528,11 +527,11 @@ watchdog() {
 # The watchdog is ended with SIGKILL: one killed before it has reset the inherited traps
 # would otherwise run on_signal (and remove km_tmp) in bash.
 supervised() {
-    watchdog "$km_tmp/pid" "$1" "$2" "$3" "$4" "$5" </dev/null >/dev/null 2>&1 &
+    watchdog "$km_tmp/pid" "$1" "$2" "$3" "$4" "$5" </dev/null >/dev/null 2>&1 3>&- &
     _sv_wd=$!
     km_watchdog=$_sv_wd
     shift 5
-    sh -c 'echo "$$" >"$0" && exec "$@"' "$km_tmp/pid" "$@"
+    sh -c 'echo "$$" >"$0" && exec "$@"' "$km_tmp/pid" "$@" 3>&-
     _sv_rc=$?
     kill -9 "$_sv_wd" 2>/dev/null
     km_watchdog=""

@@ -32,6 +32,8 @@ from kmrelease.matrix import TARGETS
 from kmrelease.publish import publish_release
 from kmrelease.ui import Reporter
 from kmrelease.urlspace import Kind, key_of, resolve
+from tests.support.install_settings import write_install_sh
+from tests.support.signed_sites import make_key, sign_site
 from tests.support.sites import CdnServer, GitHubServer, dead_url, fake_km
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +57,10 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     write_checksums(dist, quiet)
     site = root / "site"
     publish_release(load_release(dist, VERSION), LocalSite(site), quiet)
+    # signed as a release is, with a throwaway key the published install.sh trusts
+    key = make_key(root / "key")
+    sign_site(site, VERSION, key)
+    write_install_sh(site / "install" / "install.sh", TRUSTED_KEYS=key.public_pem.strip())
     manifest_path = site.joinpath(*key_of(Kind.VERSIONED, version=VERSION, file="manifest.json").split("/"))
     return site, json.loads(manifest_path.read_text())
 
@@ -128,7 +134,7 @@ def test_install_sh_asks_for_published_assets(
     with CdnServer(site) as cdn:
         env.update(KM_BASE_URL=cdn.url, KM_GITHUB_BASE_URL=dead_url())
         proc = subprocess.run(
-            ["sh", str(INSTALL_SH), "--install-dir", str(tmp_path / "bin")],
+            ["sh", str(site / "install" / "install.sh"), "--install-dir", str(tmp_path / "bin")],
             env=env,
             capture_output=True,
             text=True,
@@ -154,7 +160,7 @@ def test_install_sh_github_assets_are_the_release_files(
         proc = subprocess.run(
             [
                 "sh",
-                str(INSTALL_SH),
+                str(site / "install" / "install.sh"),
                 "--install-dir",
                 str(tmp_path / "bin"),
                 "--source",

@@ -25,6 +25,8 @@ from kmrelease.accesslog import AccessLog
 from kmrelease.metrics import MetricsRequest, run
 from kmrelease.metrics_render import FAILURE_COLOUR, HIT_COLOUR, MISS_COLOUR, PLATFORM_COLOURS
 from kmrelease.serve import SiteBackend, running
+from tests.support.install_settings import write_install_sh
+from tests.support.signed_sites import make_key, sign_site
 from tests.support.sites import build_site, dead_url, site_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,6 +130,11 @@ def morning(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Morning]:
     site = tmp / "site"
     build_site(site, OLDER, current=False)
     build_site(site, CURRENT)
+    # signed as a release is, with a throwaway key the served install.sh trusts
+    key = make_key(tmp / "key")
+    for v in (OLDER, CURRENT):
+        sign_site(site, v, key)
+    write_install_sh(site / "install" / "install.sh", TRUSTED_KEYS=key.public_pem.strip())
     # the tampered file: bytes that do not match their published hash
     tampered = site_file(site, CURRENT, "km-darwin-amd64")
     tampered.write_bytes(tampered.read_bytes() + b"# tampered\n")
@@ -147,7 +154,7 @@ def morning(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Morning]:
         curl(c, "-I", f"{base}/releases/{CURRENT}/km-linux-arm64")  # HEAD: never a download
         curl(c, "-r", "0-99", f"{base}/releases/{CURRENT}/km-linux-arm64")  # a range of it: not again
         results["missing"] = install(base, d, tmp / "home-d", ("KM_VERSION", "v9.9.9"))
-        curl(d, f"{base}/releases/v9.9.9/km-linux-amd64.sha256")
+        curl(d, f"{base}/releases/v9.9.9/SHA256SUMS")
         results["tampered"] = install(base, e, tmp / "home-e")
         assert (
             km_update_check(km, base, tmp / "home-km")
@@ -224,7 +231,7 @@ def test_json_report_counts_exactly(morning: Morning) -> None:
     failing = [("/" + p, s) for p, s in failing if int(str(s)) >= 400]
     assert failing and all(p.startswith("/releases/v9.9.9/") and s == 404 for p, s in failing)
     assert sum(f["count"] for f in r["failures"]) == len(failing)
-    assert {"path": "/releases/v9.9.9/km-linux-amd64.sha256", "status": 404, "count": 2} in r["failures"]
+    assert {"path": "/releases/v9.9.9/SHA256SUMS", "status": 404, "count": 2} in r["failures"]
     assert r["countries"] == [{"country": "unknown", "count": len(raw)}]
     assert r["requests"] == len(raw)
     assert r["bytes"] == sum(int(str(x["responseBytes"])) for x in raw)
@@ -244,7 +251,7 @@ def test_table_report_shows_the_same_counts(morning: Morning) -> None:
     assert "update checks 2" in rows
     for platform in ("darwin/amd64", "darwin/arm64", "linux/amd64", "linux/arm64"):
         assert f"{CURRENT} {platform} 1" in rows
-    assert "/releases/v9.9.9/km-linux-amd64.sha256 404 2" in rows
+    assert "/releases/v9.9.9/SHA256SUMS 404 2" in rows
     assert_anonymous(morning, text)
 
 
