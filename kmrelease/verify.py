@@ -33,6 +33,7 @@ class Findings:
 
 # Caps on what a server may send: small text files, and a sane binary size.
 TEXT_CAP = 256 * 1024
+APT_CAP = 16 * 1024 * 1024  # a Packages index grows by one paragraph per version
 VERSION_CAP = 1024
 BINARY_CAP = 512 * 1024 * 1024
 
@@ -155,6 +156,20 @@ def _release_files(client: _Client, folder: str, version: Version, f: Findings) 
             f.add(f"{prefix}{name}: sha256 {hexd} ({size} bytes), but {'; '.join(wrong)}")
 
 
+def _apt_index(client: _Client, version: Version, f: Findings) -> None:
+    """The version's .deb files (listed in its SHA256SUMS) are in the APT index of its suites."""
+    from .packages.apt_verify import check_apt
+    from .packages.settings import load_settings
+
+    raw = client.raw(f"/{key_of(Kind.VERSIONED, version=str(version), file=SUMS)}")
+    try:
+        sums = parse_sums(raw.decode("utf-8", "replace")) if raw is not None else {}
+    except ValueError:
+        return  # _release_files reported it
+    for problem in check_apt(lambda p: client.raw(p, APT_CAP), version, sums, load_settings()):
+        f.add(problem)
+
+
 def _signatures(
     client: _Client, folder: str, version: Version, trusted: Sequence[TrustedKey], f: Findings
 ) -> None:
@@ -211,6 +226,7 @@ def verify(
     target = wanted or current
     if target is not None:
         _release_files(client, key_of(Kind.VERSIONED, version=str(target), file=""), target, f)
+        _apt_index(client, target, f)
         if trusted is not None:
             _signatures(client, key_of(Kind.VERSIONED, version=str(target), file=""), target, trusted, f)
         if current is not None and target == current:

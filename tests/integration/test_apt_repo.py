@@ -202,3 +202,26 @@ def test_the_edge_serves_the_repository_with_apt_quoting(tmp_path: Path, signer_
         assert keyring.headers["Content-Type"] == "application/pgp-keys"
         assert requests.get(f"{base}/apt/dists/stable/InRelease", timeout=10).status_code == 404
         assert requests.get(f"{base}/apt/pool/..%2f..%2fmeta/version", timeout=10).status_code == 404
+
+
+def test_verify_follows_inrelease_to_packages_to_the_sums(tmp_path: Path, signer_cm: object) -> None:
+    from kmrelease.packages.apt_verify import check_apt
+
+    site = LocalSite(tmp_path / "site")
+    v = parse_version("v1.0.0")
+    debs = _debs(tmp_path, site, str(v))
+    AptRepository(site, S, QUIET).publish(v, debs, signer_cm)  # type: ignore[arg-type]
+    sums = {d.name: hashlib.sha256(d.data).hexdigest() for d in debs}
+    root = tmp_path / "site"
+
+    def fetch(path: str) -> bytes | None:
+        p = root / path.lstrip("/")
+        return p.read_bytes() if p.is_file() else None
+
+    assert check_apt(fetch, v, sums, S) == []
+    assert check_apt(fetch, v, {"km-linux-amd64": "0" * 64}, S) == []  # no .deb: nothing to check
+    wrong = {**sums, debs[0].name: "0" * 64}
+    assert any("SHA256SUMS says" in p for p in check_apt(fetch, v, wrong, S))
+    packages = root / "apt/dists/stable/main/binary-arm64/Packages"
+    packages.write_bytes(packages.read_bytes().replace(b"Section: utils", b"Section: admin"))
+    assert any("not the one" in p and "binary-arm64" in p for p in check_apt(fetch, v, sums, S))
