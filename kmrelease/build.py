@@ -172,7 +172,7 @@ def _build_one(
             stamp = {}
         if stamp.get("inputs") == fingerprint:
             digest = sha256_file(out)
-            if stamp.get("sha256") == digest:
+            if digest in (stamp.get("sha256"), stamp.get("signed_sha256")):  # signed: authenticode.py
                 reporter.info(f"{target.filename}: up to date")
                 return Built(target, out, digest, rebuilt=False)
     tmp = out_dir / BUILD_META / f"{target.filename}.tmp"

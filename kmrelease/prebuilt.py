@@ -41,6 +41,17 @@ def find_binaries(src: Path) -> dict[str, Path]:
     return out
 
 
+def _same_code(rebuilt: Path, prebuilt: Path) -> bool:
+    """Byte-identical, or (a signed Windows binary) identical once its Authenticode signature is removed."""
+    if sha256_file(rebuilt) == sha256_file(prebuilt):
+        return True
+    if prebuilt.name.endswith(".exe"):
+        from .authenticode import is_signed, unsigned_sha256
+
+        return is_signed(prebuilt) and unsigned_sha256(prebuilt) == unsigned_sha256(rebuilt)
+    return False
+
+
 def assemble(
     src: Path,
     version: Version,
@@ -59,7 +70,7 @@ def assemble(
         with tempfile.TemporaryDirectory(prefix="km-rebuild-") as tmp:
             reporter.step("rebuild locally to prove the prebuilt binaries are reproducible")
             rebuilt = build(version, TARGETS, reporter, out_root=Path(tmp))
-            differ = [b.target.filename for b in rebuilt if b.sha256 != sha256_file(found[b.target.filename])]
+            differ = [b.target.filename for b in rebuilt if not _same_code(b.path, found[b.target.filename])]
             if differ:
                 raise KmError(f"prebuilt binaries differ from a local rebuild: {', '.join(differ)}")
     out = dist_dir(str(version))
