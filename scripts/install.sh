@@ -465,7 +465,7 @@ file_size() {
 }
 
 # watchdog PIDFILE DEST HEADERS MAXBYTES STALL CAP: run in the background beside a command
-# that writes its pid to PIDFILE. Kills it (SIGKILL) when DEST grows past MAXBYTES, when it
+# that writes its pid to PIDFILE. Kills it (SIGTERM, then SIGKILL) when DEST grows past MAXBYTES, when it
 # runs longer than CAP s (for a download: KM_BASE_TIME s, then KM_BASE_TIME s plus the size
 # the server announced in HEADERS at KM_FLOOR_RATE bytes/s), or (STALL=yes) when DEST grows
 # by less than KM_STALL_RATE bytes/s over KM_STALL_TIME s. The reason goes to $km_tmp/watchdog.
@@ -514,6 +514,8 @@ watchdog() {
         fi
         if [ -n "$_wd_why" ] && [ -n "$_wd_pid" ]; then
             printf '%s\n' "$_wd_why" >"$km_tmp/watchdog"
+            kill "$_wd_pid" 2>/dev/null
+            sleep 1
             kill -9 "$_wd_pid" 2>/dev/null
             return 0
         fi
@@ -524,8 +526,9 @@ watchdog() {
 # under a watchdog (the caller removes $km_tmp/watchdog and $km_tmp/pid first); sets _sv_rc (its exit status) and _sv_why (why the watchdog ended it,
 # or ""). The command is started by `sh -c` that writes its pid, then execs it: no
 # background job to `wait` for (posh misreads `wait PID` when its script comes on stdin).
-# The watchdog is ended with SIGKILL: one killed before it has reset the inherited traps
-# would otherwise run on_signal (and remove km_tmp) in bash.
+# The watchdog is ended with SIGPIPE: no trap of ours (one ended by TERM before it has
+# reset the inherited traps would run on_signal, and remove km_tmp, in bash), and bash
+# reports no job ended by it (it does "Killed" for SIGKILL).
 supervised() {
     watchdog "$km_tmp/pid" "$1" "$2" "$3" "$4" "$5" </dev/null >/dev/null 2>&1 3>&- &
     _sv_wd=$!
@@ -533,7 +536,7 @@ supervised() {
     shift 5
     sh -c 'echo "$$" >"$0" && exec "$@"' "$km_tmp/pid" "$@" 3>&-
     _sv_rc=$?
-    kill -9 "$_sv_wd" 2>/dev/null
+    kill -PIPE "$_sv_wd" 2>/dev/null
     km_watchdog=""
     wait 2>/dev/null
     _sv_why=""
@@ -872,7 +875,7 @@ prepare_install_dir() {
 
 cleanup() {
     if [ -n "${km_watchdog:-}" ]; then
-        kill -9 "$km_watchdog" 2>/dev/null
+        kill -PIPE "$km_watchdog" 2>/dev/null
         km_watchdog=""
     fi
     if [ -n "${km_tmp:-}" ]; then
@@ -1129,6 +1132,9 @@ verify_signature() {
                 fi
                 _vs_n=$((_vs_n + 1))
             done
+            if [ ! -s "$km_tmp/allowed_signers" ]; then
+                err "cannot check the release signature: ssh-keygen cannot read this installer's release keys (ssh-keygen -i -m PKCS8 failed); refusing to install"
+            fi
             if ssh-keygen -Y verify -f "$km_tmp/allowed_signers" -I "$KEY_PRINCIPAL" -n "km-release-$km_version" \
                 -s "$km_tmp/signature" <"$km_tmp/SHA256SUMS" >/dev/null 2>&1; then
                 _vs_ok=yes

@@ -158,19 +158,25 @@ def test_a_10_mb_version_is_refused_and_github_used(env: Env, shell: str, downlo
     assert r.seconds < 15
 
 
+HOSTILE_VERSIONS = {
+    "semicolon": b"v1.2.3; touch MARKER\n",
+    "dollar-paren": b"$(touch MARKER)\n",
+    "backticks": b"`touch MARKER`\n",
+    "path": b"v1.2.3/../../x\n",
+    "ansi": b"\x1b[31mv1.2.3\x1b]0;owned\x07\n",
+    "ansi-after": b"v1.2.3\x1b[2K\n",
+}
+
+
 @pytest.mark.parametrize(
-    "body",
-    [
-        b"v1.2.3; touch MARKER\n",
-        b"$(touch MARKER)\n",
-        b"`touch MARKER`\n",
-        b"v1.2.3/../../x\n",
-        b"\x1b[31mv1.2.3\x1b]0;owned\x07\n",
-        b"v1.2.3\x1b[2K\n",
+    "body,shell",
+    [pytest.param(body, "dash", id=f"dash-{name}") for name, body in HOSTILE_VERSIONS.items()]
+    + [
+        pytest.param(HOSTILE_VERSIONS[name], shell, id=f"{shell}-{name}")
+        for name in ("semicolon", "ansi")
+        for shell in ("bash", "busybox ash")
     ],
-    ids=["semicolon", "dollar-paren", "backticks", "path", "ansi", "ansi-after"],
 )
-@pytest.mark.parametrize("shell", ["dash", "bash", "busybox ash"])
 def test_hostile_version_document(env: Env, body: bytes, shell: str) -> None:
     """Refused before it is used in a URL, a path or a message; a short sanitised excerpt only."""
     have("busybox-wget" if shell == "busybox ash" else "curl")

@@ -252,3 +252,12 @@ def test_malformed_signed_sums_are_refused(env: Env, sums: str) -> None:
     sign_site(env.site, CURRENT, env.key)
     r = env.run("--install-dir", str(env.bindir))
     assert_refused(env, r, "SHA256SUMS of km v1.2.3")
+
+
+def test_keys_ssh_keygen_cannot_read_are_one_line(env: Env) -> None:
+    """A trusted key that is not an EC public key: ssh-keygen cannot convert it; refused, said so."""
+    earlier(env)
+    garbage = "-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----"
+    script = write_install_sh(env.tmp / "bad-keys.sh", TRUSTED_KEYS=garbage)
+    r = env.run("--install-dir", str(env.bindir), script=script)
+    assert_refused(env, r, "ssh-keygen cannot read this installer's release keys")
