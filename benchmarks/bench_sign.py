@@ -69,7 +69,7 @@ def main() -> int:
         warm_sign = median(lambda: sign_release(dist, VERSION, KeyFileSigner(root / "key.pem"), QUIET))
         warm_sbom = median(lambda: sbom_stage(dist, names, QUIET, dry_run=False))
         with fake_keyvault() as kv:
-            from tests.unit.test_keyvault_signer import Token
+            from tests.support.fake_keyvault import Token
 
             options = {"connection_verify": kv.ca_file, "verify_challenge_resource": False}
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken
 from cryptography.hazmat.primitives import serialization
 
 from kmrelease.errors import KmError
@@ -15,25 +14,10 @@ from kmrelease.sign.keys import public_pem
 from kmrelease.sign.keyvault import RETRIES, KeyVaultSigner, parse_key_id
 from kmrelease.sign.stage import sign_release
 from kmrelease.ui import Reporter
-from tests.support.fake_keyvault import fake_keyvault
+from tests.support.fake_keyvault import Token, fake_keyvault
 from tests.support.signing import openssl_verify, ssh_verify
 
 SUMS = f"{'e' * 64}  km-linux-amd64\n".encode()
-
-
-class Token:
-    def __init__(self) -> None:
-        self.scopes: list[tuple[str, ...]] = []
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        self.scopes.append(scopes)
-        return AccessToken("kv-secret-token", int(time.time()) + 3600)
-
-    def get_token_info(self, *scopes: str, **kwargs: Any) -> Any:
-        from azure.core.credentials import AccessTokenInfo
-
-        self.scopes.append(scopes)
-        return AccessTokenInfo("kv-secret-token", int(time.time()) + 3600)
 
 
 def signer_for(kv: Any, token: Token) -> KeyVaultSigner:
