@@ -9,7 +9,7 @@ Azure Front Door's access log that ``inv metrics`` reads (``time``, ``httpMethod
 
 The local edge has no cache; ``cacheStatus`` is what a CDN in front of it would report
 (:class:`EdgeCache`): the first answer of a cacheable object is a ``MISS``, every answer
-within that object's max-age after it a ``HIT``; ``no-cache`` objects are ``UNCACHEABLE``;
+(whole or a range) within that object's max-age after it a ``HIT``; ``no-cache`` objects are ``UNCACHEABLE``;
 paths outside the URL space ``N/A``. ``clientCountry`` is empty: a loopback edge knows no
 geography.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import threading
 import time
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import unquote
 
 from .errors import KmError
 from .urlspace import OBJECT, resolve
@@ -35,6 +37,7 @@ from .urlspace import OBJECT, resolve
 SALT_FILE = "access-log-salt"
 HASH_CHARS = 16  # 64 bits of the salted SHA-256: counts clients, identifies none
 MAX_UA = 512
+_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}(?::[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?$")
 
 
 def client_hash(salt: str, address: str) -> str:
@@ -149,9 +152,11 @@ class AccessLog:
 
     def _write(self, handler: BaseHTTPRequestHandler, meter: _Meter, started: float) -> None:
         ended = time.monotonic()
-        host = handler.headers.get("Host") or "localhost"
+        host = handler.headers.get("Host") or ""
+        if not _HOST.match(host):  # the client's word: never let it reshape requestUri
+            host = "localhost"
         ua = handler.headers.get("User-Agent") or ""
-        path = handler.path.split("?", 1)[0]
+        path = unquote(handler.path.split("?", 1)[0])
         ip = str(handler.client_address[0])
         ttfb = (meter.first if meter.first is not None else ended) - started
         with self._lock:
@@ -170,7 +175,7 @@ class AccessLog:
                 "timeTaken": round(ended - started, 6),
                 "clientIpHash": client_hash(self._salt, ip),
             }
-            with suppress(OSError):  # a full disk must not break downloads
+            with suppress(OSError, ValueError):  # a full disk (or a closed log) must not break downloads
                 self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
 
     def close(self) -> None:

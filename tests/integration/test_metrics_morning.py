@@ -25,6 +25,7 @@ from kmrelease.accesslog import AccessLog
 from kmrelease.metrics import MetricsRequest, run
 from kmrelease.metrics_render import FAILURE_COLOUR, HIT_COLOUR, MISS_COLOUR, PLATFORM_COLOURS
 from kmrelease.serve import SiteBackend, running
+from tests.integration.test_serve_access_log import settled
 from tests.support.install_settings import write_install_sh
 from tests.support.signed_sites import make_key, sign_site
 from tests.support.sites import build_site, dead_url, site_file
@@ -162,6 +163,7 @@ def morning(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Morning]:
         )
         assert version_read(base, "km/v1.2.0") == CURRENT  # another km's check
         assert version_read(base, "Mozilla/5.0") == CURRENT  # a browser: not an update check
+        settled(log.path)
     log.close()
     yield Morning(log.path, results)
 

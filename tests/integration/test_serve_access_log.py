@@ -38,6 +38,23 @@ def inv_serve(site: Path, *args: str) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
+def settled(log: Path, quiet: float = 0.3, limit: float = 15.0) -> int:
+    """The log's line count once no line came for ``quiet`` seconds: the edge writes a line
+    after the last byte of its answer, so a client can be done before the line is."""
+    import time
+
+    deadline = time.monotonic() + limit
+    count, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = log.read_text().count("\n") if log.exists() else 0
+        if now != count:
+            count, since = now, time.monotonic()
+        elif count > 0 and time.monotonic() - since >= quiet:
+            return count
+        time.sleep(0.05)
+    return count
+
+
 def get(url: str, agent: str = "curl/8.5.0") -> int:
     req = urllib.request.Request(url, headers={"User-Agent": agent})
     try:
@@ -56,6 +73,7 @@ def test_inv_serve_writes_the_access_log_and_inv_metrics_reads_it(tmp_path: Path
         assert get(base + "/version", agent="km/v1.2.2") == 200
         assert get(base + "/releases/v1.2.3/km-linux-amd64") == 200
         assert get(base + "/releases/v9.9.9/km-linux-amd64") == 404
+        assert settled(log) == 3
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     assert [(x["httpMethod"], x["httpStatusCode"], x["cacheStatus"]) for x in lines] == [
         ("GET", 200, "MISS"),
@@ -93,3 +111,24 @@ def test_access_log_off_writes_nothing_and_an_unwritable_log_is_one_line(tmp_pat
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith(f"error: cannot open the access log {blocker / 'access.jsonl'}: ")
+
+
+def test_a_forged_host_header_cannot_reshape_the_logged_uri(tmp_path: Path) -> None:
+    import http.client
+
+    from kmrelease.accesslog import AccessLog
+    from kmrelease.serve import SiteBackend, running
+
+    site = tmp_path / "site"
+    build_site(site, "v1.2.3")
+    log = AccessLog(tmp_path / "access.jsonl", "salt")
+    with running(SiteBackend(site), access=log) as base:
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        conn.request("GET", "/version", headers={"Host": "x/releases/v1.2.3/km-linux-amd64?"})
+        conn.getresponse().read()
+        conn.close()
+        settled(log.path)
+    log.close()
+    line = json.loads(log.path.read_text())
+    assert line["requestUri"] == "http://localhost/version" and line["hostName"] == "localhost"
