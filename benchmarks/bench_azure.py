@@ -31,20 +31,21 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from kmrelease.config import ROOT
-
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout: tests.support
 
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from kmrelease.artifacts import Release
 from kmrelease.destinations.azure import AzureBlobDestination
-from kmrelease.publish import publish_release, publish_scripts, script_paths
+from kmrelease.publish import install_scripts, publish_scripts
 from kmrelease.ui import Reporter
 from kmrelease.urlspace import CONTAINERS, Kind, content_type_for, key_of
 from tests.support import azurite as azurite_mod
-from tests.support.fake_release import make_dist, make_scripts
+from tests.support.fake_release import NAMES, make_dist, make_scripts
+from tests.support.releases import build_release, context, project_at
+from tests.support.releases import publish as publish_release
 
+ROOT = Path(__file__).resolve().parents[1]  # this checkout
 VERSION = "v0.0.1"
 ROUNDS = int(os.environ.get("KM_BENCH_ROUNDS", "7"))
 RATIO_GOAL = 1.15
@@ -54,20 +55,9 @@ RSS_GOAL_MB = 150
 def real_release(tmp: Path) -> tuple[Release, str]:
     """The six real binaries + checksums, or seeded stand-ins of the same size."""
     try:
-        from kmrelease.artifacts import load_release
-        from kmrelease.build import build
-        from kmrelease.checksums import write_checksums
-        from kmrelease.matrix import TARGETS
-        from kmrelease.version import parse_version
-
-        quiet = Reporter(quiet=True)
-        build(parse_version(VERSION), TARGETS, quiet, out_root=tmp / "dist")
-        write_checksums(tmp / "dist" / VERSION, quiet)
-        return load_release(tmp / "dist" / VERSION, VERSION), "the six real km binaries (pinned Go)"
+        return build_release(VERSION, tmp / "dist"), "the six real km binaries (pinned Go)"
     except Exception as exc:  # still meaningful with stand-ins of the real size
-        from kmrelease.matrix import TARGETS
-
-        sizes = {t.filename: 6_700_000 for t in TARGETS}
+        sizes = {name: 6_700_000 for name in NAMES.values()}
         rel = make_dist(tmp / "fake", VERSION, sizes=sizes)
         return rel, f"stand-ins of 6.7 MB ({type(exc).__name__}: {exc})"
 
@@ -121,7 +111,7 @@ def publish(dest: AzureBlobDestination, service: BlobServiceClient, rel: Release
     for c in CONTAINERS:
         service.create_container(c)
     start = time.perf_counter()
-    out = publish_release(rel, dest, Reporter(quiet=True), scripts_dir=scripts)
+    out = publish_release(rel, dest, Reporter(quiet=True), scripts=scripts)
     assert out.promoted
     return time.perf_counter() - start
 
@@ -136,9 +126,10 @@ def publish_upload_stage(
     service.get_blob_client("meta", "version").upload_blob(b"v99.0.0\n")
     # The install scripts are already there (as in every release after the first), so the
     # timed stage uploads exactly the files the raw side uploads: the release's 14.
-    publish_scripts(dest, script_paths(scripts), Reporter(quiet=True))
+    ctx = context(VERSION, scripts.parent / "dist", project=project_at(scripts.parent))
+    publish_scripts(dest, install_scripts(ctx), Reporter(quiet=True))
     start = time.perf_counter()
-    out = publish_release(rel, dest, Reporter(quiet=True), scripts_dir=scripts)
+    out = publish_release(rel, dest, Reporter(quiet=True), scripts=scripts)
     elapsed = time.perf_counter() - start
     assert not out.promoted and len(out.uploaded) == len(rel.files)
     return elapsed
@@ -170,7 +161,7 @@ def main() -> int:
             before = {b.name: b.last_modified for c in CONTAINERS
                       for b in service.get_container_client(c).list_blobs()}  # fmt: skip
             start = time.perf_counter()
-            again = publish_release(rel, dest, Reporter(quiet=True), scripts_dir=scripts)
+            again = publish_release(rel, dest, Reporter(quiet=True), scripts=scripts)
             republish = time.perf_counter() - start
             after = {b.name: b.last_modified for c in CONTAINERS
                      for b in service.get_container_client(c).list_blobs()}  # fmt: skip

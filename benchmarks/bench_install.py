@@ -26,15 +26,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from kmrelease.config import ROOT
-
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout: tests.support
 
 from kmrelease.urlspace import Kind, key_of
 from tests.support.install_settings import write_install_sh
 from tests.support.signed_sites import make_key, sign_site
 from tests.support.sites import CdnServer, build_site
 
+ROOT = Path(__file__).resolve().parents[1]  # this checkout
 VERSION = "v0.0.1"
 ASSET = "km-linux-amd64"
 ROUNDS = int(os.environ.get("KM_BENCH_ROUNDS", "25"))
@@ -45,13 +44,10 @@ def real_binary(tmp: Path) -> tuple[bytes, str]:
     """The real linux/amd64 km from the engine's build, or a stand-in of the same size."""
     try:
         from kmrelease.build import build
-        from kmrelease.matrix import parse_targets
-        from kmrelease.ui import Reporter
-        from kmrelease.version import parse_version
+        from tests.support.releases import context
 
-        build(
-            parse_version(VERSION), parse_targets("linux/amd64"), Reporter(quiet=True), out_root=tmp / "dist"
-        )
+        ctx = context(VERSION, tmp / "dist")
+        build(ctx, ctx.build.parse_targets("linux/amd64"))
         return (tmp / "dist" / VERSION / ASSET).read_bytes(), "real km built with the pinned Go"
     except Exception as exc:  # the benchmark still means something with a stand-in
         stand_in = b"#!/bin/sh\necho 'km " + VERSION.encode() + b" (bench, -, linux/amd64)'\nexit 0\n"

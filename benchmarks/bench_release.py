@@ -18,11 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from kmrelease.build import GO_PACKAGE, BuildInfo, build_env, resolve_build_info
-from kmrelease.config import ROOT
-from kmrelease.gotool import find_go
-from kmrelease.matrix import TARGETS
+from kmrelease.build import prepare, recipe
+from kmrelease.config import load_project
+from kmrelease.context import ReleaseContext
+from kmrelease.ui import Reporter
 from kmrelease.version import parse_version
+
+ROOT = Path(__file__).resolve().parents[1]  # this checkout
 
 VERSION = "v0.0.1"
 # Runs the release task and records the process's own peak RSS (children excluded).
@@ -43,22 +45,14 @@ def _children_cpu() -> float:
 
 
 def ideal_compile_bound(gocache: Path, out: Path) -> tuple[float, float]:
-    go = find_go()
-    info: BuildInfo = resolve_build_info(parse_version(VERSION), go)
+    project = load_project(cwd=ROOT)
+    ctx = ReleaseContext.create(project, parse_version(VERSION), Reporter(quiet=True))
+    go, info = prepare(ctx)
     cpu0, wall0 = _children_cpu(), time.perf_counter()
-    for t in TARGETS:
-        env = build_env(go, t)
-        env["GOCACHE"] = str(gocache)
-        cmd = [
-            str(go.go),
-            "build",
-            "-trimpath",
-            "-ldflags",
-            info.ldflags,
-            "-o",
-            str(out / t.filename),
-            GO_PACKAGE,
-        ]
+    for t in project.build.targets:
+        r = recipe(ctx, info, t)
+        env = go.env(**r.env, GOCACHE=str(gocache))
+        cmd = [str(go.go), *r.go_args, "-o", str(out / r.file_name), r.main]
         subprocess.run(cmd, cwd=ROOT, env=env, check=True)
     cpu = _children_cpu() - cpu0
     return cpu / (os.cpu_count() or 1), time.perf_counter() - wall0

@@ -203,9 +203,9 @@ def open_log(path: Path | None, cache_dir: Path) -> AccessLog | NoLog:
 
 def project_root() -> Path:
     """The project whose ``logs/`` and ``.cache/`` the edge uses."""
-    from .config import ROOT
+    from .config import find_config
 
-    return ROOT
+    return find_config()[0]
 
 
 def default_log_path() -> Path:

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .config import BuildConfig
+from .context import ReleaseContext
 from .errors import KmError
 from .hashing import FileDigest, digest_file
 from .layout import MANIFEST, SUMS, extra_files, sha256_name
-from .matrix import BY_FILENAME, TARGETS
 from .sign.statement import SIGNATURE_FILES
 from .urlspace import Kind, key_of
-from .version import Version, parse_version
+from .version import Version
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,8 @@ def parse_sums(text: str) -> dict[str, str]:
     return out
 
 
-def check_manifest(doc: Any, version: Version) -> list[dict[str, Any]]:
-    """The artifacts of a manifest after checking its shape against the matrix."""
+def check_manifest(doc: Any, version: Version, build: BuildConfig) -> list[dict[str, Any]]:
+    """The artifacts of a manifest after checking its shape against the configured targets."""
     if not isinstance(doc, dict) or doc.get("schema") != 1:
         raise KmError("manifest.json: not a schema 1 manifest")
     if doc.get("version") != str(version):
@@ -83,7 +84,7 @@ def check_manifest(doc: Any, version: Version) -> list[dict[str, Any]]:
     if not isinstance(arts, list):
         raise KmError("manifest.json: no artifact list")
     names = [a.get("name") for a in arts if isinstance(a, dict)]
-    expected = [t.filename for t in TARGETS]
+    expected = build.file_names
     if sorted(n for n in names if isinstance(n, str)) != sorted(expected) or len(names) != len(arts):
         missing = sorted(set(expected) - set(names))
         extra = sorted(str(n) for n in set(names) - set(expected))
@@ -91,19 +92,20 @@ def check_manifest(doc: Any, version: Version) -> list[dict[str, Any]]:
             f"manifest.json: artifacts differ from the matrix (missing {missing}, unexpected {extra})"
         )
     for a in arts:
-        t = BY_FILENAME[a["name"]]
+        t = build.target_of(a["name"])
+        assert t is not None  # the names were checked against the configuration above
         if (a.get("os"), a.get("arch")) != (t.os, t.arch):
             raise KmError(f"manifest.json: {a['name']} is labelled {a.get('os')}/{a.get('arch')}")
     return arts
 
 
-def load_release(dist: Path, version: str | Version, *, require_signatures: bool = False) -> Release:
-    """Load ``dist`` and prove it is complete and consistent, or raise one clear error.
+def load_release(ctx: ReleaseContext, *, require_signatures: bool = False) -> Release:
+    """Load ``ctx.dist`` and prove it is complete and consistent, or raise one clear error.
 
     The signature files of ``SHA256SUMS`` belong to the release when present (required with
     ``require_signatures``); the signing stage has checked them.
     """
-    v = version if isinstance(version, Version) else parse_version(version)
+    dist, v = ctx.dist, ctx.version
     if not dist.is_dir():
         raise KmError(f"{dist} does not exist: run `inv build --version {v}` first")
     try:
@@ -112,8 +114,8 @@ def load_release(dist: Path, version: str | Version, *, require_signatures: bool
         raise KmError(f"{dist / MANIFEST} is missing: run `inv checksums --version {v}`") from None
     except ValueError as exc:
         raise KmError(f"{dist / MANIFEST} is not valid JSON: {exc}") from None
-    arts = check_manifest(manifest, v)
-    binaries = [t.filename for t in TARGETS]
+    arts = check_manifest(manifest, v, ctx.build)
+    binaries = ctx.build.file_names
     extras = {p.name: p for p in extra_files(dist)}
     signed = require_signatures or any((dist / n).is_file() for n in SIGNATURE_FILES)
     names = release_file_names(binaries, list(extras), signed=signed)

@@ -1,7 +1,16 @@
-"""Stage: cross-compile ``km`` for the matrix into ``dist/<version>/``."""
+"""Stage: cross-compile the configured Go main package for every target into ``dist/<version>/``.
+
+``build(ctx)`` builds ``ctx.build.targets`` (``[build]`` of ``build/release.toml``):
+``-trimpath``, ``-s -w -buildid=`` and ``CGO_ENABLED=0`` always, then the configured
+ldflags, tags and environment with their placeholders filled (``ctx.build_values``).
+A target whose recipe (Go, arguments, environment, package, sources) is unchanged is
+not rebuilt. Every binary's header is checked, and unless ``version_check = false``
+it must carry the version and print exactly ``version_output`` where it can run.
+"""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -16,17 +25,16 @@ from pathlib import Path
 
 from . import binaries
 from .codesign import check_code_signature
-from .config import ROOT
+from .context import RELEASE, BuildVariant, ReleaseContext
 from .errors import KmError
 from .gitinfo import source_info
+from .gocheck import check_build_config
 from .gotool import GoToolchain, find_go
 from .hashing import sha256_file
-from .layout import BUILD_META, dist_dir, write_if_changed
+from .layout import BUILD_META, write_if_changed
 from .matrix import Target
-from .ui import Reporter
-from .version import Version
 
-GO_PACKAGE = "./cmd/km"
+_BASE_LDFLAGS = "-s -w -buildid="  # always: reproducible and small, whatever [build] says
 _SKIP_DIRS = {".git", ".venv", ".nox", "dist", "site", "node_modules", ".cache", "__pycache__"}
 # Pinned so that a user's environment cannot change the bytes.
 _PINNED_ENV = {"CGO_ENABLED": "0", "GOAMD64": "v1", "GOARM64": "v8.0", "GOFLAGS": "", "GOEXPERIMENT": ""}
@@ -34,29 +42,12 @@ _PINNED_ENV = {"CGO_ENABLED": "0", "GOAMD64": "v1", "GOARM64": "v8.0", "GOFLAGS"
 
 @dataclass(frozen=True)
 class BuildInfo:
-    """What a release is built from; recorded in ``dist/<v>/.build/info.json``."""
+    """What a release is built from; recorded in ``dist/<version>/.build/info.json``."""
 
     version: str
     commit: str | None
     date: str
     go: str
-    trusted_keys: str = ""  # the {trusted_keys} placeholder: base64 DER public keys, comma-separated
-
-    @property
-    def ldflags(self) -> str:
-        flags = [
-            "-s -w -buildid=",
-            f"-X main.Version={self.version}",
-            f"-X main.Commit={self.commit or 'none'}",
-            f"-X main.Date={self.date}",
-        ]
-        if self.trusted_keys:
-            flags.append(f"-X main.TrustedKeys={self.trusted_keys}")
-        return " ".join(flags)
-
-    def version_line(self, target: Target) -> str:
-        """What ``km --version`` of this build must print."""
-        return f"km {self.version} ({self.commit or 'none'}, {self.date}, {target.os}/{target.arch})"
 
     def save(self, dist: Path) -> None:
         meta = dist / BUILD_META
@@ -83,7 +74,7 @@ class Built:
     rebuilt: bool
 
 
-def go_files(root: Path = ROOT, *, tests: bool = False) -> list[Path]:
+def go_files(root: Path, *, tests: bool = False) -> list[Path]:
     """The module's Go sources (``_test.go`` only with ``tests``), never the toolchain in .venv."""
     files: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -96,7 +87,7 @@ def go_files(root: Path = ROOT, *, tests: bool = False) -> list[Path]:
     return sorted(files)
 
 
-def source_fingerprint(root: Path = ROOT) -> str:
+def source_fingerprint(root: Path) -> str:
     """Hash of every Go source file that can go into the binary (tests excluded), go.mod and go.sum."""
     h = hashlib.sha256()
     files = go_files(root) + [p for p in (root / "go.mod", root / "go.sum") if p.exists()]
@@ -106,17 +97,47 @@ def source_fingerprint(root: Path = ROOT) -> str:
     return h.hexdigest()
 
 
-def build_env(go: GoToolchain, target: Target) -> dict[str, str]:
-    return go.env(GOOS=target.os, GOARCH=target.arch, **_PINNED_ENV)
+@dataclass(frozen=True)
+class Recipe:
+    """Everything the build of one target depends on, from ``[build]`` and the run."""
+
+    target: Target
+    file_name: str
+    main: str
+    ldflags: str
+    tags: tuple[str, ...]
+    env: dict[str, str]  # on top of the Go toolchain's own environment
+    version_line: str
+
+    @property
+    def go_args(self) -> list[str]:
+        tags = ["-tags", ",".join(self.tags)] if self.tags else []
+        return ["build", "-trimpath", *tags, "-ldflags", self.ldflags]
 
 
-def inputs_fingerprint(go: GoToolchain, info: BuildInfo, target: Target, sources: str) -> str:
+def recipe(ctx: ReleaseContext, info: BuildInfo, target: Target, variant: BuildVariant = RELEASE) -> Recipe:
+    values = ctx.build_values(target, info, variant)
+    cfg = ctx.build
+    flags = [_BASE_LDFLAGS, *(flag.format_map(values) for flag in cfg.ldflags)]
+    env = {**_PINNED_ENV, **dict(cfg.env), "GOOS": target.os, "GOARCH": target.arch, "CGO_ENABLED": "0"}
+    return Recipe(
+        target=target,
+        file_name=ctx.file_name(target),
+        main=cfg.main,
+        ldflags=" ".join(flags),
+        tags=cfg.tags,
+        env=env,
+        version_line=cfg.version_output.format_map(values),
+    )
+
+
+def inputs_fingerprint(go: GoToolchain, r: Recipe, sources: str) -> str:
     doc = {
         "go": go.version,
-        "target": target.slug,
-        "ldflags": info.ldflags,
-        "env": _PINNED_ENV,
-        "package": GO_PACKAGE,
+        "target": r.target.slug,
+        "args": r.go_args,
+        "env": r.env,
+        "package": r.main,
         "sources": sources,
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
@@ -137,114 +158,144 @@ def _runner(target: Target) -> list[str] | None:
     return None
 
 
-def check_binary(path: Path, target: Target, info: BuildInfo, reporter: Reporter) -> None:
-    """Header and CPU, the version string, and the version it reports when it can run."""
-    binaries.check_header(path, target)
-    if (target.os, target.arch) == ("darwin", "arm64"):  # macOS runs no unsigned arm64 code
+def check_binary(ctx: ReleaseContext, path: Path, r: Recipe, info: BuildInfo) -> None:
+    """Header and CPU, the version string, and the version line it prints when it can run."""
+    binaries.check_header(path, r.target)
+    if (r.target.os, r.target.arch) == ("darwin", "arm64"):  # macOS runs no unsigned arm64 code
         check_code_signature(path)
+    if not ctx.build.version_check:
+        return
     if not binaries.contains(path, info.version.encode()):
         raise KmError(f"{path.name}: the version {info.version} was not injected into the binary")
-    runner = _runner(target)
+    runner = _runner(r.target)
     if runner is None:
         return
+    args = [*runner, str(path), *ctx.build.version_args]
     try:
-        proc = subprocess.run([*runner, str(path), "--version"], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise KmError(f"{path.name}: could not run `--version`: {exc}") from None
-    got = proc.stdout.strip()
-    want = info.version_line(target)
-    if proc.returncode != 0 or got != want:
-        raise KmError(f"{path.name}: `--version` printed {got!r} (exit {proc.returncode}), expected {want!r}")
+        raise KmError(f"{path.name}: could not run `{' '.join(ctx.build.version_args)}`: {exc}") from None
+    got = (proc.stdout.splitlines() or [""])[0].strip()
+    if proc.returncode != 0 or got != r.version_line:
+        raise KmError(
+            f"{path.name}: `{' '.join(ctx.build.version_args)}` printed {got!r} (exit {proc.returncode}), "
+            f"expected {r.version_line!r}"
+        )
     how = "under " + Path(runner[0]).name if runner else "natively"
-    reporter.info(f"{path.name}: ran {how}: {got}")
+    ctx.reporter.info(f"{path.name}: ran {how}: {got}")
+
+
+def _fresh(out: Path, stamp_path: Path, fingerprint: str) -> str | None:
+    """The binary's SHA-256 when its stamp says it was built from exactly these inputs."""
+    if not (out.exists() and stamp_path.exists()):
+        return None
+    try:
+        stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    if not isinstance(stamp, dict) or stamp.get("inputs") != fingerprint:
+        return None
+    digest = sha256_file(out)
+    signed = stamp.get("signed_sha256")  # an Authenticode-signed .exe (authenticode.py)
+    return digest if digest in (stamp.get("sha256"), signed) else None
 
 
 def _build_one(
-    go: GoToolchain, info: BuildInfo, target: Target, out_dir: Path, sources: str, reporter: Reporter
+    ctx: ReleaseContext, go: GoToolchain, r: Recipe, out_dir: Path, sources: str, meta: Path
 ) -> Built:
-    out = out_dir / target.filename
-    stamp_path = out_dir / BUILD_META / f"{target.filename}.json"
-    fingerprint = inputs_fingerprint(go, info, target, sources)
-    if out.exists() and stamp_path.exists():
-        try:
-            stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
-        except ValueError:
-            stamp = {}
-        if stamp.get("inputs") == fingerprint:
-            digest = sha256_file(out)
-            if digest in (stamp.get("sha256"), stamp.get("signed_sha256")):  # signed: authenticode.py
-                reporter.info(f"{target.filename}: up to date")
-                return Built(target, out, digest, rebuilt=False)
-    tmp = out_dir / BUILD_META / f"{target.filename}.tmp"
-    cmd = [str(go.go), "build", "-trimpath", "-ldflags", info.ldflags, "-o", str(tmp), GO_PACKAGE]
-    reporter.info(f"{target.filename}: go build ({target.slug})")
-    proc = subprocess.run(cmd, cwd=ROOT, env=build_env(go, target), capture_output=True, text=True)
+    out = out_dir / r.file_name
+    stamp_path = meta / f"{r.file_name}.json"
+    fingerprint = inputs_fingerprint(go, r, sources)
+    digest = _fresh(out, stamp_path, fingerprint)
+    if digest is not None:
+        ctx.reporter.info(f"{r.file_name}: up to date")
+        return Built(r.target, out, digest, rebuilt=False)
+    tmp = meta / f"{r.file_name}.tmp"
+    cmd = [str(go.go), *r.go_args, "-o", str(tmp), r.main]
+    ctx.reporter.info(f"{r.file_name}: go build ({r.target.slug})")
+    env = go.env(**r.env)
+    proc = subprocess.run(cmd, cwd=ctx.project.root, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         first = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise KmError(f"go build failed for {target.slug}: {first}")
+        raise KmError(f"go build failed for {r.target.slug}: {first}")
     digest = sha256_file(tmp)
     os.replace(tmp, out)
     stamp_path.write_text(json.dumps({"inputs": fingerprint, "sha256": digest}) + "\n", encoding="utf-8")
-    return Built(target, out, digest, rebuilt=True)
+    return Built(r.target, out, digest, rebuilt=True)
 
 
-def resolve_build_info(
-    version: Version, go: GoToolchain, reporter: Reporter | None = None, *, trusted_keys: str | None = None
-) -> BuildInfo:
-    """What the binaries are built from; ``trusted_keys`` None: build/keys plus a local signing key."""
-    if trusted_keys is None:
-        from .config import config_path
-        from .sign.trust import build_trust
+def resolve_build_info(ctx: ReleaseContext, go: GoToolchain) -> BuildInfo:
+    src = source_info(ctx.project.root)
+    if src.dirty:
+        ctx.reporter.warn("the work tree has uncommitted changes: the binaries will not match the commit")
+    if src.note:
+        ctx.reporter.warn(src.note)
+    return BuildInfo(str(ctx.version), src.commit, src.date, go.version)
 
-        trusted_keys = build_trust(ROOT, config_path())
-    src = source_info(ROOT)
-    if src.dirty and reporter is not None:
-        reporter.warn("the work tree has uncommitted changes: the binaries will not match the commit")
-    if src.note and reporter is not None:
-        reporter.warn(src.note)
-    return BuildInfo(str(version), src.commit, src.date, go.version, trusted_keys)
+
+def with_trusted_keys(ctx: ReleaseContext) -> ReleaseContext:
+    """``ctx`` with the keys its binaries trust: the signing plan's, else ``build/keys/`` plus a
+    locally configured signing key (a plain ``inv build``)."""
+    if ctx.trusted_keys is not None:
+        return ctx
+    from .sign.trust import build_trust
+
+    value = build_trust(ctx.project.root, ctx.project.path)
+    return ctx.replace(trusted_keys=tuple(base64.b64decode(k) for k in value.split(",") if k))
+
+
+def prepare(ctx: ReleaseContext) -> tuple[GoToolchain, BuildInfo]:
+    """The pinned Go and the build information, after the checks of ``[build]`` that need Go."""
+    go = find_go()
+    check_build_config(ctx.project, go)
+    if not ctx.build.version_check:
+        ctx.reporter.warn(
+            f"the version check is off ([build] version_check = false in {ctx.project.path}): "
+            "no binary is asked for its version"
+        )
+    return go, resolve_build_info(ctx, go)
 
 
 def build(
-    version: Version,
-    targets: Sequence[Target],
-    reporter: Reporter,
-    *,
-    dry_run: bool = False,
-    out_root: Path | None = None,
-    trusted_keys: str | None = None,
+    ctx: ReleaseContext, targets: Sequence[Target] | None = None, variant: BuildVariant = RELEASE
 ) -> list[Built]:
-    """Build ``targets`` in parallel (bounded by the cores), then check every binary."""
-    go = find_go()
-    info = resolve_build_info(version, go, reporter, trusted_keys=trusted_keys)
-    out_dir = dist_dir(str(version), out_root)
-    reporter.step(f"build {version} for {len(targets)} target(s) with {go.version} into {out_dir}")
-    if dry_run:
-        for t in targets:
-            reporter.info(f"would build {t.filename} ({t.slug}) with -ldflags {info.ldflags!r}")
+    """Build ``targets`` (default: all configured) in parallel, bounded by the cores; check every binary."""
+    targets = ctx.build.targets if targets is None else targets
+    ctx = with_trusted_keys(ctx)
+    go, info = prepare(ctx)
+    out_dir = ctx.variant_dir(variant)
+    recipes = [recipe(ctx, info, t, variant) for t in targets]
+    what = f" ({variant.install_method} build)" if variant.install_method else ""
+    ctx.reporter.step(
+        f"build {ctx.version}{what} for {len(targets)} target(s) with {go.version} into {out_dir}"
+    )
+    if ctx.dry_run:
+        for r in recipes:
+            ctx.reporter.info(f"would build {r.file_name} ({r.target.slug}) with -ldflags {r.ldflags!r}")
         return []
-    (out_dir / BUILD_META).mkdir(parents=True, exist_ok=True)
+    meta = out_dir / BUILD_META
+    meta.mkdir(parents=True, exist_ok=True)
     previous = None
     with contextlib.suppress(KmError):
         previous = BuildInfo.load(out_dir)
     if previous is not None and previous != info:
-        reporter.info(f"build information changed since the last build of {version}: rebuilding")
+        ctx.reporter.info(f"build information changed since the last build of {ctx.version}: rebuilding")
     info.save(out_dir)
-    sources = source_fingerprint()
-    workers = max(1, min(os.cpu_count() or 1, len(targets)))
+    sources = source_fingerprint(ctx.project.root)
+    workers = max(1, min(os.cpu_count() or 1, len(recipes)))
     with (
-        reporter.progress(),
-        reporter.bar("go build", len(targets), unit="targets") as bar,
+        ctx.reporter.progress(),
+        ctx.reporter.bar("go build", len(recipes), unit="targets") as bar,
         ThreadPoolExecutor(max_workers=workers) as pool,
     ):
-        futures = [pool.submit(_build_one, go, info, t, out_dir, sources, reporter) for t in targets]
+        futures = [pool.submit(_build_one, ctx, go, r, out_dir, sources, meta) for r in recipes]
         for done in as_completed(futures):
             done.result()
             bar.advance(1)
         results = [f.result() for f in futures]
-    for built in results:
-        check_binary(built.path, built.target, info, reporter)
+    for built, r in zip(results, recipes, strict=True):
+        check_binary(ctx, built.path, r, info)
     rebuilt = sum(1 for b in results if b.rebuilt)
-    reporter.step(f"built {rebuilt}, up to date {len(results) - rebuilt}; every binary checked")
+    ctx.reporter.step(f"built {rebuilt}, up to date {len(results) - rebuilt}; every binary checked")
     return results

@@ -34,6 +34,17 @@ class ArmLimits:
     retries: int = 3  # on connection errors, timeouts, 408/429/5xx (the SDK's policy)
 
 
+class FrontDoor:
+    """The :class:`~kmrelease.destinations.base.Cdn` of an Azure destination: ``[azure]`` Front Door."""
+
+    def __init__(self, config: ReleaseConfig) -> None:
+        self.config = config
+        self.label = f"Front Door {config.azure.frontdoor_endpoint or '(not configured)'}"
+
+    def purge(self, reporter: Reporter, *, dry_run: bool = False) -> None:
+        purge(self.config, reporter, dry_run=dry_run)
+
+
 def purge(
     config: ReleaseConfig,
     reporter: Reporter,

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from .build import BuildInfo
+from .context import ReleaseContext
 from .errors import KmError
 from .hashing import digest_file
 from .layout import MANIFEST, SUMS, extra_files, sha256_name, write_if_changed
-from .matrix import TARGETS, Target
-from .ui import Reporter
+from .matrix import Target
 from .urlspace import Kind, key_of
 
 SCHEMA = 1
@@ -38,12 +37,14 @@ def render_manifest(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-def write_checksums(
-    dist: Path, reporter: Reporter, *, targets: Sequence[Target] = TARGETS, dry_run: bool = False
-) -> int:
-    """Write the checksum files and the manifest; return the bytes written (0: nothing changed)."""
+def write_checksums(ctx: ReleaseContext, *, targets: Sequence[Target] | None = None) -> int:
+    """Write the checksum files and the manifest into ``ctx.dist``; the bytes written (0: nothing changed)."""
+    dist = ctx.dist
+    targets = ctx.build.targets if targets is None else targets
+    reporter = ctx.reporter
     info = BuildInfo.load(dist)
-    missing = [t.filename for t in targets if not (dist / t.filename).is_file()]
+    names = {t: ctx.file_name(t) for t in targets}
+    missing = [n for n in names.values() if not (dist / n).is_file()]
     if missing:
         raise KmError(
             f"{dist} is incomplete: missing {', '.join(missing)} (run `inv build --version {dist.name}`)"
@@ -51,24 +52,24 @@ def write_checksums(
     reporter.step(f"checksums and manifest for {info.version}")
     artifacts: list[dict[str, Any]] = []
     sums: dict[str, str] = {}
-    for t in targets:
-        d = digest_file(dist / t.filename)
-        sums[t.filename] = d.sha256
+    for t, name in names.items():
+        d = digest_file(dist / name)
+        sums[name] = d.sha256
         artifacts.append(
             {
                 "os": t.os,
                 "arch": t.arch,
-                "name": t.filename,
+                "name": name,
                 "size": d.size,
                 "sha256": d.sha256,
-                "path": key_of(Kind.VERSIONED, version=info.version, file=t.filename),
+                "path": key_of(Kind.VERSIONED, version=info.version, file=name),
             }
         )
     outputs = {sha256_name(name): sha256_line(h, name) for name, h in sums.items()}
     listed = {**sums, **{p.name: digest_file(p).sha256 for p in extra_files(dist)}}
     outputs[SUMS] = "".join(sha256_line(listed[n], n) for n in sorted(listed))
     outputs[MANIFEST] = render_manifest(manifest_document(info, artifacts))
-    if dry_run:
+    if ctx.dry_run:
         for name in outputs:
             reporter.info(f"would write {dist / name}")
         return 0

@@ -13,8 +13,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from .config import BuildConfig, load_project
 from .errors import KmError
-from .matrix import TARGETS
 from .version import Version, parse_version
 
 
@@ -41,9 +41,9 @@ def release_version(event_name: str, ref_type: str, ref_name: str, input_version
     )
 
 
-def build_matrix() -> dict[str, list[dict[str, str]]]:
-    """The matrix of the split build jobs: one leg per target of SPEC §1."""
-    return {"include": [{"target": t.slug, "name": t.filename} for t in TARGETS]}
+def build_matrix(build: BuildConfig) -> dict[str, list[dict[str, str]]]:
+    """The matrix of the split build jobs: one leg per configured target."""
+    return {"include": [{"target": t.slug, "name": build.file_name(t)} for t in build.targets]}
 
 
 def write_github_output(values: Mapping[str, str], path: str | None = None) -> None:
@@ -73,7 +73,7 @@ def prepare(env: Mapping[str, str] | None = None, output: str | None = None) -> 
         {
             "version": str(version),
             "prerelease": "true" if version.is_prerelease else "false",
-            "matrix": json.dumps(build_matrix(), separators=(",", ":")),
+            "matrix": json.dumps(build_matrix(load_project().build), separators=(",", ":")),
         },
         output,
     )

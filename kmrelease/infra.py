@@ -16,11 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ROOT, config_path
+from .config import find_config
 from .errors import KmError
 from .ui import Reporter
 
-TERRAFORM_DIR = ROOT / "terraform"
+
+def terraform_dir() -> Path:
+    """``terraform/`` of the project being released."""
+    return find_config()[0] / "terraform"
+
+
 PLAN_FILE = "tfplan"
 
 # ---------------------------------------------------------------------------
@@ -41,9 +46,9 @@ def find_terraform() -> str:
     return found
 
 
-def terraform_command(*args: str, terraform: str = "terraform", chdir: Path = TERRAFORM_DIR) -> list[str]:
+def terraform_command(*args: str, terraform: str = "terraform", chdir: Path | None = None) -> list[str]:
     """A terraform command line that runs in the configuration directory, whatever the cwd."""
-    return [terraform, f"-chdir={chdir}", *args]
+    return [terraform, f"-chdir={chdir or terraform_dir()}", *args]
 
 
 def terraform_env() -> dict[str, str]:
@@ -91,11 +96,12 @@ def _var_file_args(var_file: str | None, chdir: Path) -> list[str]:
 def plan_commands(
     *,
     terraform: str = "terraform",
-    chdir: Path = TERRAFORM_DIR,
+    chdir: Path | None = None,
     var_file: str | None = None,
     destroy: bool = False,
 ) -> list[list[str]]:
     """``init`` then ``plan -out=tfplan``: what ``inv infra.plan`` runs."""
+    chdir = chdir or terraform_dir()
     plan = ["plan", "-input=false", f"-out={PLAN_FILE}", *_var_file_args(var_file, chdir)]
     if destroy:
         plan.append("-destroy")
@@ -119,8 +125,9 @@ def _declares_backend(chdir: Path) -> bool:
     return any('backend "azurerm"' in tf.read_text(encoding="utf-8") for tf in chdir.glob("*.tf"))
 
 
-def check_backend(chdir: Path = TERRAFORM_DIR) -> str | None:
+def check_backend(chdir: Path | None = None) -> str | None:
     """Why ``terraform init`` cannot find its state, or None."""
+    chdir = chdir or terraform_dir()
     if _declares_backend(chdir) and not (chdir / BACKEND_FILE).is_file():
         return (
             f"no {chdir / BACKEND_FILE}: the state lives in Azure Storage; make the state account once "
@@ -129,7 +136,8 @@ def check_backend(chdir: Path = TERRAFORM_DIR) -> str | None:
     return None
 
 
-def apply_commands(*, terraform: str = "terraform", chdir: Path = TERRAFORM_DIR) -> list[list[str]]:
+def apply_commands(*, terraform: str = "terraform", chdir: Path | None = None) -> list[list[str]]:
+    chdir = chdir or terraform_dir()
     """``apply tfplan``: apply exactly what ``infra.plan`` showed, nothing newer."""
     if not (chdir / PLAN_FILE).is_file():
         raise KmError(f"no saved plan {chdir / PLAN_FILE}: run `inv infra.plan` first and review it")
@@ -166,7 +174,7 @@ def apply(reporter: Reporter, *, dry_run: bool = False) -> None:
     cmds = apply_commands(terraform="terraform" if dry_run else find_terraform())
     _run_all("terraform apply", cmds, reporter, dry_run=dry_run)
     if not dry_run:
-        (TERRAFORM_DIR / PLAN_FILE).unlink(missing_ok=True)  # a plan is applied once
+        (terraform_dir() / PLAN_FILE).unlink(missing_ok=True)  # a plan is applied once
         reporter.step("applied; `inv infra.outputs` writes the names into the release configuration")
 
 
@@ -243,104 +251,26 @@ def azure_settings(outputs: Mapping[str, Any]) -> dict[str, AzureValue]:
     return settings
 
 
-def _toml_string(value: str) -> str:
-    out = ['"']
-    for ch in value:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04X}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-def toml_value(value: AzureValue) -> str:
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_string(v) for v in value) + "]"
-    return _toml_string(value)
-
-
-_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
-_KEY = re.compile(r"^(\s*)([A-Za-z0-9_-]+)(\s*=\s*)(.*)$")
-
-
-def _value_extent(lines: list[str], start: int, first: str) -> int:
-    """Index after the last line of the value that begins with ``first`` on line ``start``."""
-    depth, i, text = 0, start, first
-    in_str: str | None = None
-    while True:
-        j = 0
-        while j < len(text):
-            ch = text[j]
-            if in_str:
-                if ch == "\\" and in_str == '"':
-                    j += 1
-                elif ch == in_str:
-                    in_str = None
-            elif ch in "\"'":
-                in_str = ch
-            elif ch == "#":
-                break
-            elif ch in "[{":
-                depth += 1
-            elif ch in "]}":
-                depth -= 1
-            j += 1
-        in_str = None  # basic and literal strings end on their line
-        if depth <= 0 or i + 1 >= len(lines):
-            return i + 1
-        i += 1
-        text = lines[i]
-
-
 def update_table(text: str, table: str, values: Mapping[str, AzureValue]) -> str:
-    """Set ``values`` in ``[table]`` of a TOML document, keeping every other line as it was.
+    """Set ``values`` in ``[table]`` of a TOML document with tomlkit, keeping everything else as it was.
 
-    Existing keys are rewritten in place (their comments before them stay), missing ones are
-    appended to the table, a missing table is appended to the document.
+    Comments, key order and layout stay; existing keys get their new value in place,
+    missing ones are added to the table, a missing table is added to the document.
     """
-    lines = text.splitlines()
-    start = next(
-        (i for i, line in enumerate(lines) if (m := _HEADER.match(line)) and m.group(1) == table), None
-    )
-    pending = dict(values)
-    if start is None:
-        block = ["", f"[{table}]", *(f"{k} = {toml_value(v)}" for k, v in pending.items())]
-        while lines and not lines[-1].strip():
-            lines.pop()
-        return "\n".join(lines + block) + "\n"
-    out = lines[: start + 1]
-    i = start + 1
-    last_value_line = len(out)
-    while i < len(lines):
-        line = lines[i]
-        if _HEADER.match(line):
-            break
-        m = _KEY.match(line)
-        if m:
-            end = _value_extent(lines, i, m.group(4))
-            key = m.group(2)
-            if key in pending:
-                out.append(f"{m.group(1)}{key}{m.group(3)}{toml_value(pending.pop(key))}")
-            else:
-                out.extend(lines[i:end])
-            i = end
-            last_value_line = len(out)
-            continue
-        out.append(line)
-        i += 1
-    tail = out[last_value_line:]
-    out = out[:last_value_line] + [f"{k} = {toml_value(v)}" for k, v in pending.items()] + tail
-    out.extend(lines[i:])
-    return "\n".join(out) + "\n"
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    try:
+        doc = tomlkit.parse(text)
+    except TOMLKitError as exc:
+        raise KmError(f"cannot parse the release configuration: {exc}") from None
+    section = doc.get(table)
+    if section is None:
+        section = tomlkit.table()
+        doc.add(table, section)
+    for key, value in values.items():
+        section[key] = value
+    return tomlkit.dumps(doc)
 
 
 @dataclass(frozen=True)
@@ -377,7 +307,7 @@ def write_outputs(
     outputs_json: str, reporter: Reporter, *, path: Path | None = None, dry_run: bool = False
 ) -> ConfigUpdate:
     """Write the ``[azure]`` names from ``terraform output -json`` into the release configuration."""
-    path = path or config_path()
+    path = path or find_config()[1]
     update = plan_config_update(path, azure_settings(parse_outputs(outputs_json)))
     if not update.changed:
         reporter.step(f"{path}: [azure] already matches the terraform outputs")

@@ -18,10 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import KmError
-from .infra import TERRAFORM_DIR, _run, find_terraform, terraform_command
+from .infra import _run, find_terraform, terraform_command, terraform_dir
 from .ui import Reporter
-
-BACKUP_DIR = TERRAFORM_DIR / "backups"
 
 
 @dataclass(frozen=True)
@@ -87,8 +85,9 @@ def _pull(terraform: str, reporter: Reporter) -> str:
     return _run(terraform_command("state", "pull", terraform=terraform), reporter, capture=True)
 
 
-def backup(reporter: Reporter, *, dry_run: bool = False, directory: Path = BACKUP_DIR) -> Path | None:
+def backup(reporter: Reporter, *, dry_run: bool = False, directory: Path | None = None) -> Path | None:
     """``terraform state pull`` into a new timestamped file; its path (None in a dry run)."""
+    directory = directory or terraform_dir() / "backups"
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     if dry_run:
         reporter.step("terraform state backup (dry run: printing the command)")

@@ -1,20 +1,25 @@
-"""Where things live on disk: the repository, ``dist/<version>/``, the local site."""
+"""Where things live on disk, relative to the project root (never the engine's install location).
+
+``dist/<version>/`` is :attr:`kmrelease.context.ReleaseContext.dist`; the local site is
+:func:`site_dir`; the install scripts are :func:`script_path` (the repository's own
+``scripts/`` when present, else the copies shipped with the engine).
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from .config import ROOT
+from .config import ProjectConfig
+from .errors import KmError
 
-DIST = Path(os.environ.get("KM_DIST_DIR") or ROOT / "dist").absolute()
-SCRIPTS = ROOT / "scripts"
-DEFAULT_SITE = ROOT / "site"
 BUILD_META = ".build"  # dist/<v>/.build/: stamps and build info, never published
+SITE_ENV = "KM_SITE_DIR"
+SCRIPT_NAMES = ("install.sh", "install.ps1")
+ENGINE_SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 SUMS = "SHA256SUMS"
 MANIFEST = "manifest.json"
-
 
 # Folders of dist/<v>/ whose files are published beside the binaries (flat, under
 # releases/<v>/) and listed in SHA256SUMS: the packages stage writes packages/.
@@ -33,12 +38,21 @@ def extra_files(dist: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.name)
 
 
-def dist_dir(version: str, root: Path | None = None) -> Path:
-    return (root or DIST) / version
+def site_dir(project: ProjectConfig, site: str | None = None) -> Path:
+    """``--site``, else ``$KM_SITE_DIR``, else ``<root>/site``."""
+    chosen = site or os.environ.get(SITE_ENV)
+    return (Path(chosen) if chosen else project.root / "site").absolute()
 
 
-def site_dir(site: str | None = None) -> Path:
-    return Path(site or os.environ.get("KM_SITE_DIR") or DEFAULT_SITE).absolute()
+def script_path(project: ProjectConfig, name: str) -> Path:
+    """An install script: ``<root>/scripts/<name>`` when the repository has one, else the engine's."""
+    own = project.root / "scripts" / name
+    if own.is_file():
+        return own
+    shipped = ENGINE_SCRIPTS / name
+    if shipped.is_file():
+        return shipped
+    raise KmError(f"install script {name} is missing: neither {own} nor the engine's {shipped} exists")
 
 
 def sha256_name(binary: str) -> str:

@@ -1,10 +1,17 @@
-"""The build matrix (SPEC §1): the one declarative list of platforms."""
+"""The build matrix (SPEC §1): the one declarative list of default platforms.
+
+A project's ``[build] targets`` (``kmrelease.config``) chooses from what Go supports;
+with none, it is :data:`TARGETS`. File names come from the configured binary name:
+``target.file_name("km")`` → ``km-linux-amd64``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import KmError
+# What the engine can check in a built file's header (binaries.py): OS → format, and CPUs.
+EXECUTABLE_FORMATS = {"linux": "elf", "darwin": "macho", "windows": "pe"}
+CHECKED_ARCHES = ("amd64", "arm64")
 
 
 @dataclass(frozen=True)
@@ -14,16 +21,21 @@ class Target:
 
     @property
     def slug(self) -> str:
-        """``linux/amd64``: the form used by ``--targets``."""
+        """``linux/amd64``: the form used by ``--targets`` and ``[build] targets``."""
         return f"{self.os}/{self.arch}"
 
-    @property
-    def filename(self) -> str:
-        return f"km-{self.os}-{self.arch}" + (".exe" if self.os == "windows" else "")
+    def file_name(self, binary: str) -> str:
+        """``<binary>-<os>-<arch>[.exe]``."""
+        return f"{binary}-{self.os}-{self.arch}" + (".exe" if self.os == "windows" else "")
 
     @property
     def executable_format(self) -> str:
-        return {"linux": "elf", "darwin": "macho", "windows": "pe"}[self.os]
+        return EXECUTABLE_FORMATS[self.os]
+
+    @property
+    def checkable(self) -> bool:
+        """Whether the engine knows this target's executable header (format and CPU)."""
+        return self.os in EXECUTABLE_FORMATS and self.arch in CHECKED_ARCHES
 
 
 TARGETS: tuple[Target, ...] = (
@@ -34,20 +46,3 @@ TARGETS: tuple[Target, ...] = (
     Target("windows", "amd64"),
     Target("windows", "arm64"),
 )
-
-BY_FILENAME: dict[str, Target] = {t.filename: t for t in TARGETS}
-
-
-def parse_targets(spec: str | None) -> tuple[Target, ...]:
-    """``"linux/amd64,darwin/arm64"`` → targets in matrix order; empty → all."""
-    if spec is None or not spec.strip():
-        return TARGETS
-    by_slug = {t.slug: t for t in TARGETS}
-    wanted: set[Target] = set()
-    for part in spec.split(","):
-        slug = part.strip()
-        if slug not in by_slug:
-            known = ", ".join(by_slug)
-            raise KmError(f"unknown target {slug!r}: expected one of {known}")
-        wanted.add(by_slug[slug])
-    return tuple(t for t in TARGETS if t in wanted)

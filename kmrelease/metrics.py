@@ -51,7 +51,7 @@ OTHER_PATHS = "(other paths)"
 TOP_FAILURES = 50
 UNKNOWN_COUNTRY = "unknown"
 
-_PLATFORM = {t.filename.split("-", 1)[1]: t for t in TARGETS}  # "linux-amd64" -> Target
+_PLATFORM = {t.file_name("km").split("-", 1)[1]: t for t in TARGETS}  # "linux-amd64" -> Target
 
 
 class Fields(Protocol):
@@ -173,7 +173,7 @@ def classify(path: str, binary: str = "km") -> _Class:
         prefix = binary + "-"
         if name.startswith(prefix):
             target = _PLATFORM.get(name[len(prefix) :])
-            if target is not None and name[len(prefix) :] == target.filename.split("-", 1)[1]:
+            if target is not None and name[len(prefix) :] == target.file_name("km").split("-", 1)[1]:
                 version = path.split("/")[2]
                 return _Class("binary", version, target.os, target.arch)
     return _OTHER

@@ -1,8 +1,8 @@
 """Assemble a release from binaries built elsewhere (split CI builds): ``inv release --prebuilt DIR``.
 
-Nothing is published unless every binary of the matrix is present once, has the
-right header and CPU, carries the version, and (where it can run here) reports
-exactly the version line this checkout would inject.
+Nothing is published unless every configured binary (``<binary>-<os>-<arch>[.exe]``
+of ``[build]``) is present once, has the right header and CPU, carries the version,
+and (where it can run here) prints exactly the version line this checkout would inject.
 """
 
 from __future__ import annotations
@@ -12,23 +12,19 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .build import build, check_binary, resolve_build_info
+from .build import build, check_binary, prepare, recipe
+from .context import ReleaseContext
 from .errors import KmError
-from .gotool import find_go
 from .hashing import sha256_file
-from .layout import dist_dir
-from .matrix import TARGETS
-from .ui import Reporter
-from .version import Version
 
 
-def find_binaries(src: Path) -> dict[str, Path]:
-    """Each matrix binary under ``src`` (any depth, as artifact downloads nest them)."""
+def find_binaries(ctx: ReleaseContext, src: Path) -> dict[str, Path]:
+    """Each configured binary under ``src`` (any depth, as artifact downloads nest them)."""
     if not src.is_dir():
         raise KmError(f"--prebuilt {src} is not a directory")
-    found: dict[str, list[Path]] = {t.filename: [] for t in TARGETS}
-    for path in sorted(src.rglob("km-*")):
-        if path.is_file() and path.name in found:
+    found: dict[str, list[Path]] = {name: [] for name in ctx.build.file_names}
+    for path in sorted(src.rglob("*")):
+        if path.name in found and path.is_file():
             found[path.name].append(path)
     missing = [n for n, paths in found.items() if not paths]
     if missing:
@@ -52,39 +48,37 @@ def _same_code(rebuilt: Path, prebuilt: Path) -> bool:
     return False
 
 
-def assemble(
-    src: Path,
-    version: Version,
-    reporter: Reporter,
-    *,
-    dry_run: bool = False,
-    check_reproducible: bool = False,
-) -> Path:
-    go = find_go()
-    info = resolve_build_info(version, go, reporter)
-    found = find_binaries(src)
-    reporter.step(f"check {len(found)} prebuilt binaries from {src}")
-    for t in TARGETS:
-        check_binary(found[t.filename], t, info, reporter)
+def _check_reproducible(ctx: ReleaseContext, found: dict[str, Path]) -> None:
+    with tempfile.TemporaryDirectory(prefix="kmrelease-rebuild-") as tmp:
+        ctx.reporter.step("rebuild locally to prove the prebuilt binaries are reproducible")
+        rebuilt = build(ctx.replace(dist_root=Path(tmp), dry_run=False))
+        differ = [
+            ctx.file_name(b.target) for b in rebuilt if not _same_code(b.path, found[ctx.file_name(b.target)])
+        ]
+        if differ:
+            raise KmError(f"prebuilt binaries differ from a local rebuild: {', '.join(differ)}")
+
+
+def assemble(ctx: ReleaseContext, src: Path, *, check_reproducible: bool = False) -> Path:
+    """Check the binaries under ``src`` and copy them into ``ctx.dist``."""
+    _, info = prepare(ctx)
+    found = find_binaries(ctx, src)
+    ctx.reporter.step(f"check {len(found)} prebuilt binaries from {src}")
+    for t in ctx.build.targets:
+        check_binary(ctx, found[ctx.file_name(t)], recipe(ctx, info, t), info)
     if check_reproducible:
-        with tempfile.TemporaryDirectory(prefix="km-rebuild-") as tmp:
-            reporter.step("rebuild locally to prove the prebuilt binaries are reproducible")
-            rebuilt = build(version, TARGETS, reporter, out_root=Path(tmp))
-            differ = [b.target.filename for b in rebuilt if not _same_code(b.path, found[b.target.filename])]
-            if differ:
-                raise KmError(f"prebuilt binaries differ from a local rebuild: {', '.join(differ)}")
-    out = dist_dir(str(version))
-    if dry_run:
-        reporter.info(f"would copy the binaries into {out}")
+        _check_reproducible(ctx, found)
+    out = ctx.dist
+    if ctx.dry_run:
+        ctx.reporter.info(f"would copy the binaries into {out}")
         return out
     out.mkdir(parents=True, exist_ok=True)
     info.save(out)
-    for t in TARGETS:
-        dst = out / t.filename
-        src_file = found[t.filename]
+    for name, src_file in found.items():
+        dst = out / name
         if dst.exists() and sha256_file(dst) == sha256_file(src_file):
             continue
-        part = dst.with_name(f".{t.filename}.tmp")
+        part = dst.with_name(f".{name}.tmp")
         shutil.copyfile(src_file, part)
         os.chmod(part, 0o755)
         os.replace(part, dst)

@@ -18,16 +18,16 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from .artifacts import Release, ReleaseFile, check_manifest, parse_sums, release_file_names
 from .contentcheck import check_content, expected_from_published
+from .context import ReleaseContext
 from .destinations import Destination, ObjectInfo
 from .errors import KmError
-from .hashing import digest_bytes, digest_file
-from .layout import MANIFEST, SCRIPTS, SUMS
-from .matrix import TARGETS
+from .hashing import digest_bytes
+from .layout import MANIFEST, SUMS, script_path
+from .scriptsettings import render_for
 from .sign.statement import SIGNATURE_FILES
 from .ui import Bar, Reporter
 from .urlspace import Kind, headers_of, key_of
@@ -66,14 +66,33 @@ def read_current(dest: Destination, reporter: Reporter | None = None) -> Version
         return None
 
 
-def script_paths(scripts_dir: Path = SCRIPTS) -> list[tuple[Kind, Path]]:
+@dataclass(frozen=True)
+class Script:
+    """An install script as a release publishes it: the project's names in its settings block."""
+
+    kind: Kind
+    name: str
+    data: bytes
+
+
+def install_scripts(ctx: ReleaseContext) -> list[Script]:
+    """The rendered install scripts (the repository's own ``scripts/``, else the engine's)."""
     out = []
     for kind, name in SCRIPT_FILES:
-        path = scripts_dir / name
-        if not path.is_file():
-            raise KmError(f"install script {path} is missing")
-        out.append((kind, path))
+        path = script_path(ctx.project, name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KmError(f"cannot read install script {path}: {exc}") from None
+        rendered = render_for(ctx.project, text, str(path), ctx.trusted_keys_pem)
+        out.append(Script(kind, name, rendered.encode("utf-8")))
     return out
+
+
+def destination(ctx: ReleaseContext) -> Destination:
+    if ctx.dest is None:
+        raise KmError("internal: a publishing stage needs a destination in its release context")
+    return ctx.dest
 
 
 def should_promote(version: Version, current: Version | None, *, requested: bool) -> tuple[bool, str]:
@@ -92,30 +111,19 @@ def should_promote(version: Version, current: Version | None, *, requested: bool
 
 
 def publish_release(
+    ctx: ReleaseContext,
     release: Release,
-    dest: Destination,
-    reporter: Reporter,
     *,
-    force: bool = False,
-    promote: bool = False,
-    dry_run: bool = False,
-    scripts_dir: Path = SCRIPTS,
     before_current: Callable[[], bool] | None = None,
-    public: Mapping[Kind, bytes] | None = None,
+    documents: Mapping[Kind, bytes] | None = None,
 ) -> Outcome:
-    """Publish (and maybe make current) under the destination's publisher lock (none for a dry run)."""
-    with publisher_lock(dest, f"release {release.version}", dry_run):
-        return _publish_release(
-            release,
-            dest,
-            reporter,
-            force=force,
-            promote=promote,
-            dry_run=dry_run,
-            scripts_dir=scripts_dir,
-            before_current=before_current,
-            public=public,
-        )
+    """Publish (and maybe make current) under the destination's publisher lock (none for a dry run).
+
+    ``before_current`` runs after the read back and before anything current changes (the APT
+    repository); it returns whether it changed something public. ``documents``: other small public
+    objects written with the install scripts in step 4 (the key documents of ``/keys/``)."""
+    with publisher_lock(destination(ctx), f"release {release.version}", ctx.dry_run):
+        return _publish_release(ctx, release, before_current, documents)
 
 
 _HELD: weakref.WeakSet[Any] = weakref.WeakSet()  # destinations whose lock this process holds
@@ -138,27 +146,18 @@ def publisher_lock(dest: Destination, what: str, dry_run: bool = False) -> Itera
 
 
 def _publish_release(
+    ctx: ReleaseContext,
     release: Release,
-    dest: Destination,
-    reporter: Reporter,
-    *,
-    force: bool = False,
-    promote: bool = False,
-    dry_run: bool = False,
-    scripts_dir: Path = SCRIPTS,
-    before_current: Callable[[], bool] | None = None,
-    public: Mapping[Kind, bytes] | None = None,
+    before_current: Callable[[], bool] | None,
+    documents: Mapping[Kind, bytes] | None,
 ) -> Outcome:
-    """``before_current`` runs after the read back and before anything current changes (the APT
-    repository); it returns whether it changed something public. ``public``: the published install
-    scripts (as rendered for this release) and the key documents, written in step 4 instead of the
-    files of ``scripts_dir``."""
+    dest, reporter, force, dry_run = destination(ctx), ctx.reporter, ctx.force, ctx.dry_run
     v = str(release.version)
     folder = key_of(Kind.VERSIONED, version=v, file="")
     # 1. validate: nothing remote changes before every check has passed
     reporter.step(f"validate {v} against {dest.label}")
     dest.check_writable()
-    scripts = script_paths(scripts_dir)
+    scripts = install_scripts(ctx)
     todo, skipped, conflicts = [], [], []
     for f in release.files:
         key = key_of(Kind.VERSIONED, version=v, file=f.name)
@@ -175,7 +174,7 @@ def _publish_release(
             f"{names}: already published with other content (versions are immutable; --force replaces)"
         )
     current = read_current(dest, reporter)
-    do_promote, why = should_promote(release.version, current, requested=promote)
+    do_promote, why = should_promote(release.version, current, requested=ctx.promote)
     outcome = Outcome(uploaded=[], skipped=skipped, current=str(current) if current else None)
     todo += conflicts
     reporter.info(f"{len(todo)} to upload, {len(skipped)} already there; {why}")
@@ -239,7 +238,7 @@ def _publish_release(
     # 4. install scripts (and the key documents), then latest/ and the version pointer
     if do_promote:
         _check_release_content(dest, release, reporter)
-    outcome.changed_public |= publish_scripts(dest, scripts, reporter, public)
+    outcome.changed_public |= publish_scripts(dest, scripts, reporter, documents)
     if do_promote:
         files = {f.name: ObjectInfo(f.digest.size, f.digest.md5) for f in release.files}
         outcome.changed_public |= make_current(dest, release.version, files, reporter)
@@ -270,29 +269,21 @@ class _Tee:
 
 def publish_scripts(
     dest: Destination,
-    scripts: Iterable[tuple[Kind, Path]],
+    scripts: Iterable[Script],
     reporter: Reporter,
-    public: Mapping[Kind, bytes] | None = None,
+    documents: Mapping[Kind, bytes] | None = None,
 ) -> bool:
-    """The install scripts (``public`` holds rendered copies of some) and any other small public object."""
+    """Write each rendered install script (and small public document) whose published copy differs;
+    whether any did."""
     changed = False
-    public = dict(public or {})
-    for kind, data in public.items():
-        key = key_of(kind)
-        if dest.read_bytes(key) == data:
-            continue
-        reporter.info(f"publish {key} ({len(data)} bytes)")
-        dest.put_bytes(key, data, headers_of(kind, key.rsplit("/", 1)[-1]))
-        changed = True
-    for kind, path in scripts:
-        if kind in public:
-            continue
-        key = key_of(kind)
-        d = digest_file(path)
+    others = [Script(kind, key_of(kind).rsplit("/", 1)[-1], data) for kind, data in (documents or {}).items()]
+    for script in [*scripts, *others]:
+        key = key_of(script.kind)
+        d = digest_bytes(script.data)
         if _same(dest.stat(key), d.size, d.md5):
             continue
-        reporter.info(f"publish {path.name} → {key}")
-        dest.upload(key, path, d, headers_of(kind, path.name), overwrite=True, bar=_Tee())
+        reporter.info(f"publish {script.name} → {key}")
+        dest.put_bytes(key, script.data, headers_of(script.kind, script.name))
         changed = True
     return changed
 
@@ -351,37 +342,23 @@ def published_extras(dest: Destination, version: str, binaries: list[str]) -> li
 
 
 def promote_version(
-    dest: Destination,
-    version: Version,
-    reporter: Reporter,
-    *,
-    dry_run: bool = False,
-    scripts_dir: Path = SCRIPTS,
-    before_current: Callable[[list[str]], bool] | None = None,
+    ctx: ReleaseContext, *, before_current: Callable[[list[str]], bool] | None = None
 ) -> Outcome:
-    """Make an already published version current (rollback or pre-release promotion)."""
-    with publisher_lock(dest, f"promote {version}", dry_run):
-        return _promote_version(
-            dest, version, reporter, dry_run=dry_run, scripts_dir=scripts_dir, before_current=before_current
-        )
+    """Make an already published version ``ctx.version`` current (rollback or pre-release promotion).
+
+    ``before_current`` gets the version's file names once they are proven complete (the APT
+    repository makes sure it holds the version's packages)."""
+    with publisher_lock(destination(ctx), f"promote {ctx.version}", ctx.dry_run):
+        return _promote_version(ctx, before_current)
 
 
-def _promote_version(
-    dest: Destination,
-    version: Version,
-    reporter: Reporter,
-    *,
-    dry_run: bool = False,
-    scripts_dir: Path = SCRIPTS,
-    before_current: Callable[[list[str]], bool] | None = None,
-) -> Outcome:
-    """``before_current`` gets the version's file names once they are proven complete (the
-    APT repository makes sure it holds the version's packages)."""
+def _promote_version(ctx: ReleaseContext, before_current: Callable[[list[str]], bool] | None) -> Outcome:
+    dest, version, reporter, dry_run = destination(ctx), ctx.version, ctx.reporter, ctx.dry_run
     v = str(version)
     folder = key_of(Kind.VERSIONED, version=v, file="")
     reporter.step(f"validate {folder} on {dest.label}")
     dest.check_writable()
-    scripts = script_paths(scripts_dir)
+    scripts = install_scripts(ctx)
     raw = dest.read_bytes(key_of(Kind.VERSIONED, version=v, file=MANIFEST))
     if raw is None:
         raise KmError(f"{v} was never published to {dest.label} (no {folder}{MANIFEST})")
@@ -389,8 +366,8 @@ def _promote_version(
         manifest = json.loads(raw)
     except ValueError:
         raise KmError(f"{folder}{MANIFEST} on {dest.label} is not valid JSON") from None
-    arts = {a["name"]: a for a in check_manifest(manifest, version)}
-    binaries = [t.filename for t in TARGETS]
+    arts = {a["name"]: a for a in check_manifest(manifest, version, ctx.build)}
+    binaries = ctx.build.file_names
     names = release_file_names(binaries, published_extras(dest, v, binaries), signed=True)
     files: dict[str, ObjectInfo] = {}
     missing = []

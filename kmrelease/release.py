@@ -1,4 +1,11 @@
-"""The pipeline: build → checksums → publish → promote → purge → verify, and its parts for tasks."""
+"""The pipeline: sign plan → build → packages → checksums → sign → publish → promote → purge →
+verify → GitHub Release.
+
+Every stage takes the one :class:`~kmrelease.context.ReleaseContext` of the run and
+decides itself whether it runs, saying why when it does not. What differs per
+destination is asked of the destination (``dest.cdn``, ``dest.verify_url()``,
+``dest.mirrors_to_github``), never its name.
+"""
 
 from __future__ import annotations
 
@@ -10,38 +17,25 @@ from pathlib import Path
 from .artifacts import Release, load_release
 from .build import build
 from .checksums import write_checksums
-from .config import ReleaseConfig, load_config
-from .destinations import Destination
-from .destinations.local import LocalSite
+from .config import ProjectConfig, load_project
+from .context import ReleaseContext
+from .destinations import is_public, open_destination
 from .errors import KmError
-from .extras import needs_extra
-from .layout import dist_dir, site_dir
-from .matrix import TARGETS
-from .publish import Outcome, promote_version, publish_release, publisher_lock, script_paths
+from .layout import MANIFEST
+from .publish import (
+    Outcome,
+    destination,
+    install_scripts,
+    promote_version,
+    publish_release,
+    publisher_lock,
+)
 from .sbom import sbom_stage
-from .serve import SiteBackend, running
 from .sign.keys import TrustedKey
 from .sign.release import plan_signing, sign_stage
 from .ui import Reporter
 from .verify import verify
 from .version import Version
-
-DESTINATIONS = ("local", "azure")
-
-
-def open_destination(dest: str, site: str | None, config: ReleaseConfig, reporter: Reporter) -> Destination:
-    if dest == "local":
-        return LocalSite(site_dir(site))
-    if dest == "azure":
-        with needs_extra("azure", "--dest azure"):
-            from .destinations.azure import AzureBlobDestination
-
-        return AzureBlobDestination.from_environment(config, reporter)
-    raise KmError(f"unknown destination {dest!r}: expected one of {', '.join(DESTINATIONS)}")
-
-
-def public_base_url(config: ReleaseConfig, explicit: str | None = None) -> str | None:
-    return explicit or os.environ.get("KM_BASE_URL") or config.public_base_url or None
 
 
 @dataclass(frozen=True)
@@ -58,165 +52,161 @@ class ReleaseRequest:
     skip_packages: bool = False
 
 
-def after_publish(
-    outcome: Outcome,
-    dest: Destination,
-    req_dest: str,
-    config: ReleaseConfig,
-    reporter: Reporter,
-    *,
-    skip_purge: bool,
+def open_context(
     version: Version,
-    trusted: Sequence[TrustedKey] | None = None,
-) -> None:
-    """Steps 5 and 6: purge the CDN, then verify through the public URL."""
-    if skip_purge:
-        reporter.info("CDN purge skipped (--skip-purge): run `inv purge` to refresh the edge")
-    elif req_dest == "local":
-        reporter.info("no CDN in front of a local site: nothing to purge")
-    elif outcome.changed_public:
-        with needs_extra("azure", "the CDN purge"):
-            from . import cdn
+    dest: str,
+    site: str | None,
+    reporter: Reporter,
+    project: ProjectConfig | None = None,
+    **flags: bool,
+) -> ReleaseContext:
+    project = project or load_project()
+    destination = open_destination(dest, site, project, reporter)
+    return ReleaseContext.create(project, version, reporter, dest=destination, **flags)
 
-        cdn.purge(config, reporter)
+
+# --- stages after publishing ------------------------------------------------------------
+
+
+def purge_stage(ctx: ReleaseContext, outcome: Outcome) -> None:
+    """Purge the CDN in front of the destination when something public changed."""
+    dest = destination(ctx)
+    if ctx.skip_purge:
+        ctx.reporter.info("CDN purge skipped (--skip-purge): run `inv purge` to refresh the edge")
+    elif dest.cdn is None:
+        ctx.reporter.info(f"no CDN in front of {dest.label}: nothing to purge")
+    elif not outcome.changed_public:
+        ctx.reporter.info("nothing public changed: no CDN purge needed")
     else:
-        reporter.info("nothing public changed: no CDN purge needed")
-    if isinstance(dest, LocalSite):
-        # The local edge is the CDN of a local site: verify through it over real HTTP.
-        with running(SiteBackend(dest.root)) as url:
-            verify(url, reporter, version=str(version), trusted=trusted)
-        return
-    base = public_base_url(config)
-    if base:
-        verify(base, reporter, version=str(version), trusted=trusted)
-    else:
-        reporter.info("no public base URL configured: verification through the CDN skipped")
+        dest.cdn.purge(ctx.reporter, dry_run=ctx.dry_run)
 
 
-def publish_to_github(rel: Release, config: ReleaseConfig, reporter: Reporter, *, latest: bool) -> None:
+def verify_stage(ctx: ReleaseContext, trusted: Sequence[TrustedKey] | None = None) -> None:
+    """Verify the release over HTTP the way the destination is reached by users (with ``trusted``:
+    its signatures too)."""
+    dest = destination(ctx)
+    with dest.verify_url() as url:
+        if url is None:
+            ctx.reporter.info(f"no public base URL for {dest.label}: verification through the CDN skipped")
+            return
+        verify(url, ctx.reporter, ctx.build, version=str(ctx.version), trusted=trusted)
+
+
+def github_stage(ctx: ReleaseContext, rel: Release, *, latest: bool) -> None:
     """The same file set on the GitHub Release of the tag (the installers' fallback), with GITHUB_TOKEN."""
+    if not destination(ctx).mirrors_to_github:
+        ctx.reporter.info(f"{destination(ctx).label} is not mirrored to a GitHub Release")
+        return
     token = os.environ.get("GITHUB_TOKEN", "").strip()
     if not token:
-        reporter.info("GITHUB_TOKEN is not set: GitHub Release skipped (the release workflow sets it)")
+        ctx.reporter.info("GITHUB_TOKEN is not set: GitHub Release skipped (the release workflow sets it)")
         return
     from .github import API_URL, publish_github_release
 
     api_url = os.environ.get("KM_GITHUB_API_URL") or API_URL
-    publish_github_release(rel, config.github_repository, token, reporter, api_url=api_url, latest=latest)
+    repo = ctx.project.github_repository
+    publish_github_release(rel, repo, token, ctx.reporter, api_url=api_url, latest=latest)
 
 
-def packages_stage(req: ReleaseRequest, dist: Path, reporter: Reporter) -> None:
-    """The .deb files, package builds and manifests into dist/<v>/packages/ (before the checksums)."""
-    from .packages.stage import make_packages, package_files
-
-    if req.skip_packages:
-        kept = package_files(dist)
-        note = f"; the {len(kept)} files already in {dist}/packages are published as they are" if kept else ""
-        reporter.info(f"packages skipped (--skip-packages){note}")
-        return
-    make_packages(req.version, dist, reporter, dry_run=req.dry_run)
+# --- the pipeline ---------------------------------------------------------------------
 
 
-def mirrors_stage(req: ReleaseRequest, dist: Path, outcome: Outcome, reporter: Reporter) -> None:
+def mirrors_stage(ctx: ReleaseContext, outcome: Outcome, skip_packages: bool) -> None:
     """The Homebrew tap, the Scoop bucket and the winget PR, for a production release that became current."""
-    if req.dest != "azure":
-        reporter.info(f"package repositories not pushed for a {req.dest} release (`inv mirrors` pushes them)")
+    dest = destination(ctx)
+    if not dest.mirrors_to_github:
+        ctx.reporter.info(f"package repositories not pushed for {dest.label} (`inv mirrors` pushes them)")
     elif not outcome.promoted:
-        reporter.info(f"{req.version} did not become current: package repositories left as they are")
-    elif req.skip_packages:
-        reporter.info("package repositories not pushed (--skip-packages)")
+        ctx.reporter.info(f"{ctx.version} did not become current: package repositories left as they are")
+    elif skip_packages:
+        ctx.reporter.info("package repositories not pushed (--skip-packages)")
     else:
         from .packages.mirrors import push_mirrors
         from .packages.settings import load_settings
         from .packages.stage import packages_dir
 
-        push_mirrors(load_settings(), req.version, packages_dir(dist), reporter)
+        push_mirrors(load_settings(ctx.project), ctx.version, packages_dir(ctx.dist), ctx.reporter)
 
 
-def authenticode(dist: Path, config: ReleaseConfig, reporter: Reporter, *, dry_run: bool) -> None:
+def packages_stage(ctx: ReleaseContext, skip: bool) -> None:
+    """The .deb files, package builds and manifests into dist/<v>/packages/ (before the checksums)."""
+    from .packages.stage import make_packages, package_files
+
+    if skip:
+        kept = package_files(ctx.dist)
+        note = (
+            f"; the {len(kept)} files already in {ctx.dist}/packages are published as they are"
+            if kept
+            else ""
+        )
+        ctx.reporter.info(f"packages skipped (--skip-packages){note}")
+        return
+    make_packages(ctx)
+
+
+def build_stage(ctx: ReleaseContext, prebuilt: Path | None, check_reproducible: bool) -> None:
+    if prebuilt is not None:
+        from .prebuilt import assemble
+
+        assemble(ctx, prebuilt, check_reproducible=check_reproducible)
+        return
+    if check_reproducible:
+        raise KmError(
+            "--check-reproducible compares a --prebuilt directory with a local build: give --prebuilt"
+        )
+    build(ctx)
+
+
+def authenticode(ctx: ReleaseContext) -> None:
     """Sign the Windows binaries before SBOMs and checksums (skipped, with a note, without a certificate)."""
     from .authenticode import authenticode_key, authenticode_stage
     from .build import BuildInfo
-    from .config import ROOT
 
-    key = authenticode_key(config.path, ROOT)
-    exes = [t.filename for t in TARGETS if t.os == "windows"]
-    if dry_run or key is None:
-        authenticode_stage(dist, exes, key, 0, reporter, dry_run=True)
+    key = authenticode_key(ctx.project.path, ctx.project.root)
+    exes = [ctx.file_name(t) for t in ctx.build.targets if t.os == "windows"]
+    if ctx.dry_run or key is None:
+        authenticode_stage(ctx.dist, exes, key, 0, ctx.reporter, dry_run=True)
         return
     from datetime import datetime
 
-    epoch = int(datetime.fromisoformat(BuildInfo.load(dist).date.replace("Z", "+00:00")).timestamp())
-    authenticode_stage(dist, exes, key, epoch, reporter, dry_run=False)
+    epoch = int(datetime.fromisoformat(BuildInfo.load(ctx.dist).date.replace("Z", "+00:00")).timestamp())
+    authenticode_stage(ctx.dist, exes, key, epoch, ctx.reporter, dry_run=False)
 
 
-def release(req: ReleaseRequest, reporter: Reporter) -> Outcome:
+def release(req: ReleaseRequest, reporter: Reporter, project: ProjectConfig | None = None) -> Outcome:
     """Everything from source to a verified, current release."""
-    config = load_config()
-    # the cheap checks first: nothing is built for a release that cannot be published (or signed)
-    dest = open_destination(req.dest, req.site, config, reporter)
-    signing = plan_signing(req, config, reporter)
+    flags = {"dry_run": req.dry_run, "skip_purge": req.skip_purge, "force": req.force, "promote": req.promote}
+    project = project or load_project()
+    # the cheap checks first: nothing is built for a release that cannot be signed or published
+    plain = ReleaseContext.create(project, req.version, reporter, **flags)
+    signing, plain = plan_signing(plain, public=is_public(req.dest), where=f"--dest {req.dest}")
+    ctx = plain.replace(dest=open_destination(req.dest, req.site, project, reporter))
+    dest = destination(ctx)
     dest.check_writable()
-    script_paths()
-    dist = dist_dir(str(req.version))
-    if req.prebuilt is not None:
-        from .prebuilt import assemble
-
-        dist = assemble(
-            req.prebuilt,
-            req.version,
-            reporter,
-            dry_run=req.dry_run,
-            check_reproducible=req.check_reproducible,
-        )
-    else:
-        if req.check_reproducible:
-            raise KmError(
-                "--check-reproducible compares a --prebuilt directory with a local build: give --prebuilt"
-            )
-        build(req.version, TARGETS, reporter, dry_run=req.dry_run, trusted_keys=signing.trusted_keys)
-    authenticode(dist, config, reporter, dry_run=req.dry_run)
-    sbom_stage(dist, [t.filename for t in TARGETS], reporter, dry_run=req.dry_run)
-    packages_stage(req, dist, reporter)
-    if req.dry_run and not (dist / "manifest.json").exists():
-        reporter.info(f"would write checksums and manifest.json in {dist}, then publish to {dest.label}")
-        dest.check_writable()
+    install_scripts(ctx)
+    build_stage(ctx, req.prebuilt, req.check_reproducible)
+    authenticode(ctx)
+    sbom_stage(ctx.dist, ctx.build.file_names, reporter, dry_run=ctx.dry_run)
+    packages_stage(ctx, req.skip_packages)
+    if ctx.dry_run and not (ctx.dist / MANIFEST).exists():
+        reporter.info(f"would write checksums and manifest.json in {ctx.dist}, then publish to {dest.label}")
         return Outcome(uploaded=[], skipped=[])
-    write_checksums(dist, reporter, dry_run=req.dry_run)
-    sign_stage(signing, dist, dest, req, reporter)
-    rel = load_release(dist, req.version, require_signatures=signing.signer is not None and not req.dry_run)
+    write_checksums(ctx)
+    sign_stage(ctx, signing)
+    rel = load_release(ctx, require_signatures=signing.signer is not None and not ctx.dry_run)
     from .packages.publishing import release_step
 
-    public = signing.public(script_paths())
     with (
-        publisher_lock(dest, f"release {req.version}", req.dry_run),  # through verification
-        release_step(rel, dest, reporter, force=req.force, dry_run=req.dry_run) as apt,
+        publisher_lock(dest, f"release {req.version}", ctx.dry_run),  # through verification
+        release_step(rel, dest, reporter, force=ctx.force, dry_run=ctx.dry_run) as apt,
     ):
-        outcome = publish_release(
-            rel,
-            dest,
-            reporter,
-            force=req.force,
-            promote=req.promote,
-            dry_run=req.dry_run,
-            before_current=apt,
-            public=public,
-        )
-        if req.dry_run:
+        outcome = publish_release(ctx, rel, before_current=apt, documents=signing.documents())
+        if ctx.dry_run:
             return outcome
-        after_publish(
-            outcome,
-            dest,
-            req.dest,
-            config,
-            reporter,
-            skip_purge=req.skip_purge,
-            version=req.version,
-            trusted=signing.trusted,
-        )
-    if req.dest == "azure":
-        publish_to_github(rel, config, reporter, latest=outcome.promoted)
-    mirrors_stage(req, dist, outcome, reporter)
+        purge_stage(ctx, outcome)
+        verify_stage(ctx, signing.trusted)
+    github_stage(ctx, rel, latest=outcome.promoted)
+    mirrors_stage(ctx, outcome, req.skip_packages)
     moved = f"{req.version} is current" if outcome.promoted else f"current stays {outcome.current or 'unset'}"
     reporter.step(
         f"released {req.version} to {dest.label}: {len(outcome.uploaded)} uploaded "
@@ -226,19 +216,26 @@ def release(req: ReleaseRequest, reporter: Reporter) -> Outcome:
 
 
 def promote(
-    version: Version, dest_name: str, site: str | None, reporter: Reporter, *, skip_purge: bool, dry_run: bool
+    version: Version,
+    dest_name: str,
+    site: str | None,
+    reporter: Reporter,
+    *,
+    skip_purge: bool,
+    dry_run: bool,
+    project: ProjectConfig | None = None,
 ) -> Outcome:
-    config = load_config()
-    dest = open_destination(dest_name, site, config, reporter)
+    ctx = open_context(version, dest_name, site, reporter, project, skip_purge=skip_purge, dry_run=dry_run)
     from .packages.publishing import promote_step
 
     with (
-        publisher_lock(dest, f"promote {version}", dry_run),  # through verification
-        promote_step(version, dest, reporter) as apt,
+        publisher_lock(destination(ctx), f"promote {version}", dry_run),  # through verification
+        promote_step(version, destination(ctx), reporter) as apt,
     ):
-        outcome = promote_version(dest, version, reporter, dry_run=dry_run, before_current=apt)
+        outcome = promote_version(ctx, before_current=apt)
         if dry_run:
             return outcome
-        after_publish(outcome, dest, dest_name, config, reporter, skip_purge=skip_purge, version=version)
-    reporter.step(f"{version} is current on {dest.label}")
+        purge_stage(ctx, outcome)
+        verify_stage(ctx)
+    reporter.step(f"{version} is current on {destination(ctx).label}")
     return outcome

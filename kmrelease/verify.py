@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import requests
 
 from .artifacts import check_manifest, parse_sums
+from .config import BuildConfig
 from .errors import KmError
 from .httpbounds import BadRedirect, Limits, TooLarge, excerpt, open_bounded, read_capped
 from .layout import MANIFEST, SUMS, sha256_name
@@ -112,14 +113,14 @@ def sha256_file_claim(text: str, name: str) -> str | None:
 _SIDE_LINE = re.compile(r"([0-9a-fA-F]{64})  ([A-Za-z0-9][A-Za-z0-9._-]*)\n?", re.ASCII)
 
 
-def _release_files(client: _Client, folder: str, version: Version, f: Findings) -> None:
+def _release_files(client: _Client, folder: str, version: Version, build: BuildConfig, f: Findings) -> None:
     """Check one folder (``releases/<v>`` or ``releases/latest``) against its manifest."""
     prefix = "/" + folder.rstrip("/") + "/"
     raw = client.text(prefix + MANIFEST)
     if raw is None:
         return
     try:
-        arts = check_manifest(json.loads(raw), version)
+        arts = check_manifest(json.loads(raw), version, build)
     except (ValueError, KmError) as exc:
         f.add(f"{prefix}{MANIFEST}: {excerpt(str(exc), 120, quote=False)}")
         return
@@ -186,12 +187,14 @@ def _signatures(
 def verify(
     base_url: str,
     reporter: Reporter,
+    build: BuildConfig,
     *,
     version: str | None = None,
     limits: Limits | None = None,
     trusted: Sequence[TrustedKey] | None = None,
 ) -> Findings:
-    """Check /health, /version, every artifact's hash and (with ``trusted``) the release signatures;
+    """Check /health, /version, every artifact's hash (file names from ``build``) and (with ``trusted``)
+    the release signatures;
     raise with the list of problems.
 
     Every wait is bounded (:class:`~kmrelease.httpbounds.Limits`): a server that does not
@@ -225,12 +228,12 @@ def verify(
             f.add("/health: not a JSON object")
     target = wanted or current
     if target is not None:
-        _release_files(client, key_of(Kind.VERSIONED, version=str(target), file=""), target, f)
+        _release_files(client, key_of(Kind.VERSIONED, version=str(target), file=""), target, build, f)
         _apt_index(client, target, f)
         if trusted is not None:
             _signatures(client, key_of(Kind.VERSIONED, version=str(target), file=""), target, trusted, f)
         if current is not None and target == current:
-            _release_files(client, key_of(Kind.LATEST, file=""), target, f)
+            _release_files(client, key_of(Kind.LATEST, file=""), target, build, f)
             for route in ROUTES:
                 if route.kind in (Kind.INSTALL_SH, Kind.INSTALL_PS1):
                     body = client.text(route.pattern)

@@ -62,7 +62,7 @@ def shellcheck() -> None:
 def go_checks() -> None:
     go = find_go()
     env = go.env(CGO_ENABLED="0")
-    out = _run([str(go.gofmt), "-l", *map(str, go_files(tests=True))], "gofmt")
+    out = _run([str(go.gofmt), "-l", *map(str, go_files(ROOT, tests=True))], "gofmt")
     if out.strip():
         raise KmError(f"gofmt would reformat: {' '.join(out.split())}")
     _run([str(go.go), "vet", "./..."], "go vet", env=env)

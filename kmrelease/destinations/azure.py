@@ -62,16 +62,19 @@ from azure.storage.blob import (
     UserDelegationKey,
     generate_blob_sas,
 )
+
+# Private to the SDK: pyproject.toml pins azure-storage-blob exactly, and
+# tests/unit/test_azure_sdk_pin.py fails naming what moved when the pin changes.
 from azure.storage.blob._generated.models import BlobHTTPHeaders, ModifiedAccessConditions
 from azure.storage.blob._shared.response_handlers import process_storage_error
 
-from ..config import ReleaseConfig
+from ..config import ReleaseConfig, public_base_url
 from ..errors import KmError
 from ..hashing import FileDigest
 from ..ui import Bar, Reporter
 from ..urlspace import CONTAINERS, Kind, public_path, resolve
 from . import azure_guard
-from .base import ObjectInfo
+from .base import Cdn, ObjectInfo
 
 CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
 NO_CREDENTIALS = (
@@ -289,6 +292,10 @@ class AzureBlobDestination:
         self.parallel_uploads = parallel_uploads  # files at once (read by publish.py)
         self.copy_timeout = copy_timeout
         self.create_containers = create_containers
+        self.cdn: Cdn | None = None  # Front Door, set by from_environment from [azure]
+        self.mirrors_to_github = True  # the installers' fallback: the GitHub Release of the tag
+        self.public = True  # what users install from: only release keys sign here
+        self.public_base_url: str | None = None  # verified through after a release
         self._reporter = reporter
         self._secrets: list[str] = [s for s in secrets if s]
         self._token_credential = token_credential
@@ -310,18 +317,29 @@ class AzureBlobDestination:
         retry: RetrySettings | None = None,
         credential: TokenCredential | None = None,
     ) -> AzureBlobDestination:
+        from ..cdn import FrontDoor
+
         env = os.environ if environ is None else environ
         conn = env.get(CONNECTION_STRING_ENV, "").strip()
         if conn:
-            return cls.from_connection_string(conn, reporter, retry=retry)
-        url = config.azure.account_url
-        if not url:
-            raise KmError(NO_CREDENTIALS)
-        if credential is None:
-            from azure.identity import DefaultAzureCredential
+            dest = cls.from_connection_string(conn, reporter, retry=retry)
+        else:
+            url = config.azure.account_url
+            if not url:
+                raise KmError(NO_CREDENTIALS)
+            if credential is None:
+                from azure.identity import DefaultAzureCredential
 
-            credential = DefaultAzureCredential()
-        return cls.from_credential(url, credential, reporter, retry=retry)
+                credential = DefaultAzureCredential()
+            dest = cls.from_credential(url, credential, reporter, retry=retry)
+        dest.cdn = FrontDoor(config)
+        dest.public_base_url = public_base_url(config, environ=env)
+        return dest
+
+    @contextmanager
+    def verify_url(self) -> Iterator[str | None]:
+        """The public base URL (``KM_BASE_URL`` or ``public_base_url``): the CDN users download from."""
+        yield self.public_base_url
 
     @classmethod
     def from_connection_string(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..hashing import FileDigest
-from ..ui import Bar
+from ..ui import Bar, Reporter
 
 
 @dataclass(frozen=True)
@@ -21,9 +21,24 @@ class ObjectInfo:
     md5: bytes | None  # None when the backend does not know it
 
 
+class Cdn(Protocol):
+    """A CDN in front of a destination, purged after a release changed public paths."""
+
+    label: str
+
+    def purge(self, reporter: Reporter, *, dry_run: bool = False) -> None:
+        """Purge the mutable public paths; say so and do nothing when it is not configured."""
+
+
 class Destination(Protocol):
     label: str  # for messages: "local site /x/site", "Azure Storage account st..."
     parallel_uploads: int  # versioned files uploaded at once (1: one after another)
+    cdn: Cdn | None  # the CDN in front of it, None when there is none
+    mirrors_to_github: bool  # whether a release here is also attached to its GitHub Release
+    public: bool  # what users install from: signed only with release keys (a local site is not)
+
+    def verify_url(self) -> AbstractContextManager[str | None]:
+        """The base URL to verify a release through while the context lasts; None: cannot be verified."""
 
     def check_writable(self) -> None:
         """Raise a KmError unless writes can succeed (credentials, permissions). Changes nothing."""

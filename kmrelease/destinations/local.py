@@ -16,7 +16,7 @@ from typing import BinaryIO
 from ..errors import KmError
 from ..hashing import CHUNK, FileDigest, digest_file, hash_file
 from ..ui import Bar
-from .base import ObjectInfo
+from .base import Cdn, ObjectInfo
 from .guard import busy, holder_line, moved
 
 LOCK_FILE = ".km-publish.lock"  # hidden: never listed, never routed by the edge
@@ -27,6 +27,17 @@ class LocalSite:
         self.root = root
         self.label = f"local site {root}"
         self.parallel_uploads = 1  # local disk: one stream at a time is as fast as it gets
+        self.cdn: Cdn | None = None  # the local edge serves straight from the directory
+        self.mirrors_to_github = False
+        self.public = False  # a development site: development signing keys are fine
+
+    @contextmanager
+    def verify_url(self) -> Iterator[str | None]:
+        """The local edge in front of this directory, in process, over real HTTP."""
+        from ..serve import SiteBackend, running
+
+        with running(SiteBackend(self.root)) as url:
+            yield url
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")

@@ -33,10 +33,11 @@ class PackageBuild:
     target: Target
     method: str
     sha256: str
+    binary: str = "km"  # [build] binary of the project
 
     @property
     def name(self) -> str:
-        return published_name(self.target, self.method)
+        return published_name(self.target, self.method, self.binary)
 
 
 def release_url(s: PackageSettings, version: Version | str, name: str) -> str:

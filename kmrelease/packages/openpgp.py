@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import ROOT
+from ..config import find_config
 from ..errors import KmError
 from ..ui import Reporter
 
@@ -118,7 +118,7 @@ def key_source() -> KeySource | None:
 
 def development_key(reporter: Reporter, root: Path | None = None) -> KeySource:
     """The project's development key (``.cache/keys/apt-dev-signing.asc``), made on first use."""
-    path = (root or ROOT) / DEV_KEY
+    path = (root or find_config()[0]) / DEV_KEY
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         with gpg_home() as gpg:

@@ -13,7 +13,6 @@ from contextlib import ExitStack, contextmanager
 
 from ..artifacts import Release
 from ..destinations import Destination
-from ..destinations.local import LocalSite
 from ..errors import KmError
 from ..ui import Reporter
 from ..urlspace import Kind, key_of
@@ -26,7 +25,7 @@ from .settings import load_settings
 def is_production(dest: Destination) -> bool:
     """Anything but a local site or a loopback emulator (Azurite: the only destination that
     creates its own containers) is production, and needs a configured signing key."""
-    return not isinstance(dest, LocalSite) and not getattr(dest, "create_containers", False)
+    return dest.public and not getattr(dest, "create_containers", False)
 
 
 class _Signing:

@@ -49,11 +49,11 @@ class PackageSettings:
 def load_settings(config: ReleaseConfig | None = None) -> PackageSettings:
     config = config or load_config()
     base = PackageSettings(
+        binary=config.build.binary,
+        formula=config.build.binary,
         homepage=f"https://github.com/{config.github_repository}",
         base_url=(config.public_base_url or DEFAULT_BASE_URL).rstrip("/"),
     )
-    if config.path is None:
-        return base
     try:
         table = tomllib.loads(config.path.read_text(encoding="utf-8")).get("packages", {})
     except (OSError, tomllib.TOMLDecodeError) as exc:

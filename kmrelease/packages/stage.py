@@ -16,14 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..build import BuildInfo
+from ..build import BuildInfo, with_trusted_keys
 from ..checksums import sha256_line
+from ..context import ReleaseContext
 from ..errors import KmError
 from ..gotool import find_go
 from ..hashing import sha256_file
 from ..layout import sha256_name, write_if_changed
 from ..matrix import Target
-from ..ui import Reporter
 from ..version import Version, parse_version
 from . import formats
 from .deb import DEB_ARCHES, DebSpec, build_deb, epoch_of
@@ -74,11 +74,10 @@ def _copy_if_changed(src: Path, dst: Path) -> bool:
     return True
 
 
-def make_packages(
-    version: Version, dist: Path, reporter: Reporter, *, dry_run: bool = False
-) -> PackagesOutcome:
-    """Build every package of ``version`` from the release's build information in ``dist``."""
-    settings = load_settings()
+def make_packages(ctx: ReleaseContext) -> PackagesOutcome:
+    """Build every package of ``ctx.version`` from the release's build information in ``ctx.dist``."""
+    version, dist, reporter, dry_run = ctx.version, ctx.dist, ctx.reporter, ctx.dry_run
+    settings = load_settings(ctx.project)
     out = packages_dir(dist)
     debver = debian_version(version)
     reporter.step(f"packages for {version} (Debian {debver}) into {out}")
@@ -92,7 +91,7 @@ def make_packages(
     if parse_version(info.version) != version:
         raise KmError(f"{dist} holds a build of {info.version}, not {version}")
     out.mkdir(parents=True, exist_ok=True)
-    built = build_variants(find_go(), info, dist, VARIANTS, reporter)
+    built = build_variants(with_trusted_keys(ctx), find_go(), info, VARIANTS)
     files: dict[str, bool] = {}
     epoch = epoch_of(info.date)
     specs = [
@@ -106,7 +105,7 @@ def make_packages(
     builds: list[formats.PackageBuild] = []
     for method in PUBLISHED_METHODS:
         for target in next(v.targets for v in VARIANTS if v.method == method):
-            pb = formats.PackageBuild(target, method, sha256_file(built[(method, target)]))
+            pb = formats.PackageBuild(target, method, sha256_file(built[(method, target)]), ctx.build.binary)
             builds.append(pb)
             files[pb.name] = _copy_if_changed(built[(method, target)], out / pb.name)
             files[sha256_name(pb.name)] = bool(

@@ -1,28 +1,26 @@
-"""The signing parts of ``inv release``: choose the signer and the trusted keys before the build,
-sign ``SHA256SUMS`` after the checksums (reusing signatures already published for it)."""
+"""The signing parts of ``inv release``: choose the signer and the trusted keys before the build
+(``plan_signing`` returns the plan and the release context whose ``trusted_keys`` the build and the
+published install scripts use), sign ``SHA256SUMS`` after the checksums (``sign_stage``, reusing
+signatures already published for it)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from ..config import ROOT, ReleaseConfig
+from ..context import ReleaseContext
 from ..destinations import Destination
+from ..errors import KmError
 from ..layout import SUMS
 from ..ui import Reporter
 from ..urlspace import Kind, key_of
 from .keys import TrustedKey, load_trusted, principal, trusted_keys_value
-from .published import public_objects
+from .published import key_documents
 from .settings import read_settings, release_signer
 from .signers import DEV_KEY, Signer
 from .stage import sign_release, verify_pair
 from .statement import P256, SIG
 from .trust import release_trust
-
-if TYPE_CHECKING:
-    from ..release import ReleaseRequest
 
 
 @dataclass(frozen=True)
@@ -36,23 +34,32 @@ class SigningPlan:
         """The {trusted_keys} ldflags value."""
         return trusted_keys_value(self.trusted)
 
-    def public(self, scripts: Sequence[tuple[Kind, Path]]) -> dict[Kind, bytes]:
-        """The install scripts and key documents this release publishes."""
-        return public_objects(self.trusted, self.principal, scripts)
+    def documents(self) -> dict[Kind, bytes]:
+        """The key documents this release publishes (``/keys/...``)."""
+        return key_documents(self.trusted, self.principal)
 
 
-def plan_signing(
-    req: ReleaseRequest, config: ReleaseConfig, reporter: Reporter, root: Path = ROOT
-) -> SigningPlan:
-    """The signer and the keys the binaries trust; refuses an unsigned or development-key Azure release."""
-    settings = read_settings(config.path)
-    who = principal(config.public_base_url)
-    if req.dry_run and not settings.configured and req.dest == "local" and not (root / DEV_KEY).is_file():
+def plan_signing(ctx: ReleaseContext, *, public: bool, where: str) -> tuple[SigningPlan, ReleaseContext]:
+    """The signer, and ``ctx`` with the keys the binaries and install scripts trust; refuses an
+    unsigned or development-key release to a ``public`` destination (``where``: its name, for
+    messages) before the destination is even opened."""
+    root, reporter = ctx.project.root, ctx.reporter
+    settings = read_settings(ctx.project.path)
+    who = principal(ctx.project.public_base_url)
+    if ctx.dry_run and not settings.configured and not public and not (root / DEV_KEY).is_file():
         reporter.info(f"no signing key configured: would make the development key {DEV_KEY} and sign with it")
-        return SigningPlan(None, tuple(load_trusted(settings.keys_path(root))), who)
-    signer = release_signer(settings, root, dest=req.dest, reporter=reporter)
-    trusted = release_trust(settings.keys_path(root), signer, req.dest, reporter)
-    return SigningPlan(signer, tuple(trusted), who)
+        plan = SigningPlan(None, tuple(load_trusted(settings.keys_path(root))), who)
+    else:
+        signer = release_signer(settings, root, public=public, where=where, reporter=reporter)
+        trusted = release_trust(settings.keys_path(root), signer, public=public, reporter=reporter)
+        plan = SigningPlan(signer, tuple(trusted), who)
+    return plan, ctx.replace(trusted_keys=tuple(t.der for t in plan.trusted))
+
+
+def destination_of(ctx: ReleaseContext) -> Destination:
+    if ctx.dest is None:
+        raise KmError("internal: signing a release needs its destination in the release context")
+    return ctx.dest
 
 
 def adopt_published(dest: Destination, dist: Path, version: str, key: TrustedKey, reporter: Reporter) -> None:
@@ -73,12 +80,12 @@ def adopt_published(dest: Destination, dist: Path, version: str, key: TrustedKey
     reporter.info(f"{SIG} and {P256} of {version} are already published for this {SUMS}: reused")
 
 
-def sign_stage(
-    plan: SigningPlan, dist: Path, dest: Destination, req: ReleaseRequest, reporter: Reporter
-) -> None:
+def sign_stage(ctx: ReleaseContext, plan: SigningPlan) -> None:
+    dist, reporter, version = ctx.dist, ctx.reporter, str(ctx.version)
     if plan.signer is None:
         reporter.info(f"would sign {SUMS} with the development key")
         return
-    if not req.dry_run and (dist / SUMS).is_file():
-        adopt_published(dest, dist, str(req.version), TrustedKey("", plan.signer.public_key()), reporter)
-    sign_release(dist, str(req.version), plan.signer, reporter, dry_run=req.dry_run)
+    if not ctx.dry_run and (dist / SUMS).is_file():
+        key = TrustedKey("", plan.signer.public_key())
+        adopt_published(destination_of(ctx), dist, version, key, reporter)
+    sign_release(dist, version, plan.signer, reporter, dry_run=ctx.dry_run)

@@ -86,12 +86,15 @@ def configured_signer(settings: SigningSettings, root: Path) -> Signer | None:
     return None
 
 
-def release_signer(settings: SigningSettings, root: Path, *, dest: str, reporter: Reporter) -> Signer:
-    """The signer of a release to ``dest``: the configured key, else (local only) the development key."""
+def release_signer(
+    settings: SigningSettings, root: Path, *, public: bool, where: str, reporter: Reporter
+) -> Signer:
+    """The signer of a release to a destination (``where``, for messages): the configured key, else
+    the development key, which only a destination that is not ``public`` (a local site) accepts."""
     signer = configured_signer(settings, root)
-    if signer is None and dest != "local":
+    if signer is None and public:
         raise KmError(
-            f"--dest {dest} refuses to publish unsigned: configure the release key "
+            f"{where} refuses to publish unsigned: configure the release key "
             f"([signing] key_vault_key in build/release.toml, or {ENV})"
         )
     if signer is None:
@@ -100,8 +103,8 @@ def release_signer(settings: SigningSettings, root: Path, *, dest: str, reporter
         made = "made now" if created else "made earlier"
         reporter.info(f"no signing key configured: signing with the development key {DEV_KEY} ({made})")
         signer = dev
-    if signer.development and dest != "local":
-        raise KmError(f"--dest {dest} refuses to publish with the development key {DEV_KEY}")
+    if signer.development and public:
+        raise KmError(f"{where} refuses to publish with the development key {DEV_KEY}")
     return signer
 
 

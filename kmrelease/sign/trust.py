@@ -17,13 +17,14 @@ from .settings import SigningSettings, build_signer, read_settings
 from .signers import Signer
 
 
-def release_trust(folder: Path, signer: Signer, dest: str, reporter: Reporter) -> list[TrustedKey]:
-    """The trusted keys (those of ``folder``, build/keys) of a release signed by ``signer`` to ``dest``."""
+def release_trust(folder: Path, signer: Signer, *, public: bool, reporter: Reporter) -> list[TrustedKey]:
+    """The trusted keys (those of ``folder``, build/keys) of a release signed by ``signer`` to a
+    destination (``public``: what users install from)."""
     trusted = load_trusted(folder)
     key = signer.public_key()
     if is_trusted(trusted, key):
         return trusted
-    if dest != "local":
+    if public:
         raise KmError(
             f"{signer.label} is not one of the trusted keys in {folder}: published binaries would "
             "refuse its signatures (`inv keys.export` writes a Key Vault key's public half there)"

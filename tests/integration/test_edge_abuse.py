@@ -17,10 +17,10 @@ import pytest
 
 from kmrelease.destinations.local import LocalSite
 from kmrelease.edgeserver import EdgeLimits
-from kmrelease.publish import publish_release
 from kmrelease.serve import Backend, OriginBackend, SiteBackend, make_server
 from kmrelease.ui import Reporter
 from tests.support.fake_release import make_dist, make_scripts
+from tests.support.releases import publish
 
 SECRET = b"top secret: must never be served"
 LIMITS = EdgeLimits(workers=4, max_connections=64, head_timeout=1.0, idle_timeout=1.5, write_timeout=5)
@@ -31,7 +31,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("edge")
     (root / "secret.txt").write_bytes(SECRET)  # beside the site, as /etc/passwd is beside /
     rel = make_dist(root / "dist", "v1.0.0")
-    publish_release(rel, LocalSite(root / "site"), Reporter(quiet=True), scripts_dir=make_scripts(root))
+    publish(rel, LocalSite(root / "site"), Reporter(quiet=True), scripts=make_scripts(root))
     (root / "site" / "secret.txt").write_bytes(SECRET)  # inside the site, but no route leads there
     return root / "site"
 

@@ -28,11 +28,10 @@ from kmrelease.artifacts import load_release
 from kmrelease.build import BuildInfo
 from kmrelease.checksums import write_checksums
 from kmrelease.destinations.local import LocalSite
-from kmrelease.matrix import TARGETS
 from kmrelease.publish import publish_release
-from kmrelease.ui import Reporter
 from kmrelease.urlspace import Kind, key_of, resolve
 from tests.support.install_settings import write_install_sh
+from tests.support.releases import PROJECT, context
 from tests.support.signed_sites import make_key, sign_site
 from tests.support.sites import CdnServer, GitHubServer, dead_url, fake_km
 
@@ -49,14 +48,14 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     dist = root / "dist" / VERSION
     dist.mkdir(parents=True)
     BuildInfo(VERSION, None, "2026-01-01T00:00:00Z", "go-fake").save(dist)
-    for t in TARGETS:
-        binary = dist / t.filename
+    for t in PROJECT.build.targets:
+        binary = dist / PROJECT.build.file_name(t)
         binary.write_bytes(fake_km(VERSION, t.os, t.arch))
         binary.chmod(0o755)
-    quiet = Reporter(quiet=True)
-    write_checksums(dist, quiet)
+    ctx = context(VERSION, root / "dist", dest=LocalSite(root / "site"))
+    write_checksums(ctx)
     site = root / "site"
-    publish_release(load_release(dist, VERSION), LocalSite(site), quiet)
+    publish_release(ctx, load_release(ctx))
     # signed as a release is, with a throwaway key the published install.sh trusts
     key = make_key(root / "key")
     sign_site(site, VERSION, key)

@@ -17,6 +17,7 @@ from kmrelease.packages.deb import DebSpec, build_deb
 from kmrelease.packages.settings import PackageSettings
 from kmrelease.packages.stage import make_packages
 from kmrelease.ui import Reporter
+from tests.support.releases import context
 
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb is not installed")
 QUIET = Reporter(quiet=True)
@@ -86,16 +87,17 @@ def test_control_fields(tmp_path: Path) -> None:
 def test_packages_stage_on_a_real_release(release_v1: Release, copy_dist: Callable[[Release], Path]) -> None:
     """Ten package builds, two lintian-clean .debs, the manifests; a second run writes nothing."""
     dist = copy_dist(release_v1)
-    first = make_packages(release_v1.version, dist, QUIET)
+    ctx = context(release_v1.version, dist.parent)
+    first = make_packages(ctx)
     assert "kilometers-cli_1.0.0_amd64.deb" in first.files and "km-darwin-arm64-brew" in first.files
     assert "km.rb" in first.files and "km.json" in first.files and len(first.files) == 23
-    again = make_packages(release_v1.version, dist, QUIET)
+    again = make_packages(ctx)
     assert again.written == [] and again.removed == []
     # the checksum stage lists the package files, and the release loads them
-    write_checksums(dist, QUIET)
+    write_checksums(ctx)
     sums = (dist / SUMS).read_text()
     assert "  kilometers-cli_1.0.0_arm64.deb\n" in sums and "  km-windows-arm64-winget.exe\n" in sums
-    rel = load_release(dist, release_v1.version)
+    rel = load_release(ctx)
     assert {"km.rb", "KilometersAI.km.installer.yaml"} <= set(rel.names)
     deb = dist / "packages" / "kilometers-cli_1.0.0_amd64.deb"
     proc = subprocess.run(

@@ -7,41 +7,42 @@ from pathlib import Path
 
 import pytest
 
-from kmrelease import layout
 from kmrelease.artifacts import Release, load_release
 from kmrelease.checksums import write_checksums
 from kmrelease.errors import KmError
-from kmrelease.matrix import TARGETS
-from kmrelease.prebuilt import assemble
-from kmrelease.ui import Reporter
-from kmrelease.version import parse_version
+from kmrelease.prebuilt import assemble as run_assemble
+from tests.support.releases import PROJECT, context
 
-QUIET = Reporter(quiet=True)
+
+def assemble(src: Path, version: str, *, check_reproducible: bool = False, dry_run: bool = False) -> Path:
+    ctx = context(version, src.parent / "dist", dry_run=dry_run)
+    return run_assemble(ctx, src, check_reproducible=check_reproducible)
 
 
 @pytest.fixture
-def downloads(tmp_path: Path, release_v1: Release, monkeypatch: pytest.MonkeyPatch) -> Path:
+def downloads(tmp_path: Path, release_v1: Release) -> Path:
     """The layout of actions/download-artifact: one folder per artifact."""
-    monkeypatch.setattr(layout, "DIST", tmp_path / "dist")
     root = tmp_path / "artifacts"
-    for t in TARGETS:
-        (root / f"km-{t.os}-{t.arch}").mkdir(parents=True)
-        shutil.copy2(release_v1.files[0].path.parent / t.filename, root / f"km-{t.os}-{t.arch}" / t.filename)
+    for name in PROJECT.build.file_names:
+        folder = root / name.removesuffix(".exe")
+        folder.mkdir(parents=True)
+        shutil.copy2(release_v1.files[0].path.parent / name, folder / name)
     return root
 
 
 def test_complete_prebuilt_set_is_assembled(downloads: Path, tmp_path: Path, release_v1: Release) -> None:
-    dist = assemble(downloads, parse_version("v1.0.0"), QUIET)
+    dist = assemble(downloads, "v1.0.0")
     assert dist == tmp_path / "dist" / "v1.0.0"
-    write_checksums(dist, QUIET)
-    rel = load_release(dist, "v1.0.0")
+    ctx = context("v1.0.0", tmp_path / "dist")
+    write_checksums(ctx)
+    rel = load_release(ctx)
     assert rel.manifest["artifacts"] == release_v1.manifest["artifacts"]
 
 
 def test_missing_binary_is_refused(downloads: Path, tmp_path: Path) -> None:
     shutil.rmtree(downloads / "km-windows-arm64")
     with pytest.raises(KmError, match="is incomplete: missing km-windows-arm64.exe"):
-        assemble(downloads, parse_version("v1.0.0"), QUIET)
+        assemble(downloads, "v1.0.0")
     assert not (tmp_path / "dist").exists()
 
 
@@ -51,12 +52,12 @@ def test_wrong_cpu_is_refused(downloads: Path) -> None:
     with pytest.raises(
         KmError, match="km-darwin-arm64: expected a macho/arm64 executable, found macho/amd64"
     ):
-        assemble(downloads, parse_version("v1.0.0"), QUIET)
+        assemble(downloads, "v1.0.0")
 
 
 def test_binary_of_another_version_is_refused(downloads: Path) -> None:
     with pytest.raises(KmError, match="the version v1.0.1 was not injected"):
-        assemble(downloads, parse_version("v1.0.1"), QUIET)
+        assemble(downloads, "v1.0.1")
 
 
 def test_conflicting_copies_are_refused(downloads: Path) -> None:
@@ -64,17 +65,17 @@ def test_conflicting_copies_are_refused(downloads: Path) -> None:
     extra.mkdir()
     (extra / "km-linux-amd64").write_bytes(b"\x7fELF other")
     with pytest.raises(KmError, match="holds different copies of km-linux-amd64"):
-        assemble(downloads, parse_version("v1.0.0"), QUIET)
+        assemble(downloads, "v1.0.0")
 
 
 def test_check_reproducible(downloads: Path) -> None:
-    assemble(downloads, parse_version("v1.0.0"), QUIET, check_reproducible=True, dry_run=True)
+    assemble(downloads, "v1.0.0", check_reproducible=True, dry_run=True)
     with (downloads / "km-linux-amd64" / "km-linux-amd64").open("ab") as fh:
         fh.write(b"\0")  # still a working binary that reports the right version, but not the same bytes
     with pytest.raises(KmError, match="prebuilt binaries differ from a local rebuild: km-linux-amd64"):
-        assemble(downloads, parse_version("v1.0.0"), QUIET, check_reproducible=True)
+        assemble(downloads, "v1.0.0", check_reproducible=True)
 
 
 def test_not_a_directory(tmp_path: Path) -> None:
     with pytest.raises(KmError, match="is not a directory"):
-        assemble(tmp_path / "none", parse_version("v1.0.0"), QUIET)
+        assemble(tmp_path / "none", "v1.0.0")

@@ -16,12 +16,12 @@ import pytest
 from kmrelease.artifacts import Release
 from kmrelease.destinations.local import LocalSite
 from kmrelease.errors import KmError
-from kmrelease.publish import promote_version, publish_release
 from kmrelease.ui import Reporter
 from kmrelease.urlspace import Kind, headers_of, key_of
 from kmrelease.version import parse_version
 from tests.integration.test_tasks_cli import one_error_line
 from tests.support.fake_release import make_dist, make_scripts
+from tests.support.releases import promote, publish
 
 QUIET = Reporter(quiet=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,8 +37,8 @@ def two(tmp_path: Path, scripts: Path) -> tuple[Path, Release, Release]:
     """A site with v1.0.0 and v1.1.0 published; v1.1.0 current."""
     site = tmp_path / "site"
     v1, v2 = make_dist(tmp_path / "dist", "v1.0.0"), make_dist(tmp_path / "dist", "v1.1.0")
-    publish_release(v1, LocalSite(site), QUIET, scripts_dir=scripts)
-    publish_release(v2, LocalSite(site), QUIET, scripts_dir=scripts)
+    publish(v1, LocalSite(site), QUIET, scripts=scripts)
+    publish(v2, LocalSite(site), QUIET, scripts=scripts)
     return site, v1, v2
 
 
@@ -77,7 +77,7 @@ def test_promote_refuses_a_same_size_corrupted_file(two: tuple[Path, Release, Re
     flip_one_byte(site / "releases" / "v1.0.0" / name)
     before = snapshot(site)
     with pytest.raises(KmError) as err:
-        promote_version(LocalSite(site), parse_version("v1.0.0"), QUIET, scripts_dir=site.parent / "scripts")
+        promote(LocalSite(site), parse_version("v1.0.0"), QUIET, scripts=site.parent / "scripts")
     assert "releases/v1.0.0/" in str(err.value)
     assert (
         "nothing was moved" in str(err.value)
@@ -95,7 +95,7 @@ def test_promote_refuses_a_corrupted_manifest_that_disagrees(two: tuple[Path, Re
     doc["artifacts"][0]["sha256"] = "0" * 64
     manifest.write_text(json.dumps(doc))
     with pytest.raises(KmError, match="disagree"):
-        promote_version(LocalSite(site), parse_version("v1.0.0"), QUIET, scripts_dir=site.parent / "scripts")
+        promote(LocalSite(site), parse_version("v1.0.0"), QUIET, scripts=site.parent / "scripts")
     assert (site / "meta" / "version").read_text() == "v1.1.0\n"
 
 
@@ -106,7 +106,7 @@ def test_release_refuses_a_same_size_corrupted_binary(
     flip_one_byte(site / "releases" / "v1.0.0" / "km-darwin-arm64")
     before = snapshot(site)
     with pytest.raises(KmError, match="km-darwin-arm64"):
-        publish_release(v1, LocalSite(site), QUIET, promote=True, scripts_dir=scripts)
+        publish(v1, LocalSite(site), QUIET, promote=True, scripts=scripts)
     assert snapshot(site) == before
 
 
@@ -127,11 +127,11 @@ class _FlipAfterReadBack(LocalSite):
 def test_release_checks_content_before_latest_moves(tmp_path: Path, scripts: Path) -> None:
     site = tmp_path / "site"
     v1, v2 = make_dist(tmp_path / "dist", "v1.0.0"), make_dist(tmp_path / "dist", "v1.1.0")
-    publish_release(v1, LocalSite(site), QUIET, scripts_dir=scripts)
+    publish(v1, LocalSite(site), QUIET, scripts=scripts)
     before = snapshot(site)
     dest = _FlipAfterReadBack(site, site / "releases" / "v1.1.0" / "km-linux-arm64")
     with pytest.raises(KmError, match=r"releases/v1\.1\.0/km-linux-arm64 no longer matches"):
-        publish_release(v2, dest, QUIET, scripts_dir=scripts)
+        publish(v2, dest, QUIET, scripts=scripts)
     after = snapshot(site)
     assert {k: v for k, v in after.items() if not k.startswith("releases/v1.1.0/")} == before
     assert (site / "meta" / "version").read_text() == "v1.0.0\n"
@@ -178,7 +178,7 @@ def test_the_lock_is_free_again_after_a_publisher_fails(two: tuple[Path, Release
     site, _, _ = two
     flip_one_byte(site / "releases" / "v1.0.0" / "km-linux-amd64")
     with pytest.raises(KmError):
-        promote_version(LocalSite(site), parse_version("v1.0.0"), QUIET, scripts_dir=site.parent / "scripts")
+        promote(LocalSite(site), parse_version("v1.0.0"), QUIET, scripts=site.parent / "scripts")
     with LocalSite(site).publishing("next"):
         pass
 
@@ -194,7 +194,7 @@ class _Slow(LocalSite):
 def test_two_publishers_at_once(tmp_path: Path, scripts: Path) -> None:
     site = tmp_path / "site"
     v1, v2 = make_dist(tmp_path / "dist", "v1.0.0"), make_dist(tmp_path / "dist", "v1.1.0")
-    publish_release(v1, LocalSite(site), QUIET, scripts_dir=scripts)
+    publish(v1, LocalSite(site), QUIET, scripts=scripts)
     start = threading.Barrier(2)
     results: dict[str, str] = {}
 
@@ -207,10 +207,8 @@ def test_two_publishers_at_once(tmp_path: Path, scripts: Path) -> None:
             results[name] = str(exc)
 
     jobs = {
-        "release v1.1.0": lambda: publish_release(v2, _Slow(site), QUIET, scripts_dir=scripts),
-        "promote v1.0.0": lambda: promote_version(
-            _Slow(site), parse_version("v1.0.0"), QUIET, scripts_dir=scripts
-        ),
+        "release v1.1.0": lambda: publish(v2, _Slow(site), QUIET, scripts=scripts),
+        "promote v1.0.0": lambda: promote(_Slow(site), parse_version("v1.0.0"), QUIET, scripts=scripts),
     }
     threads = [threading.Thread(target=run, args=item) for item in jobs.items()]
     for t in threads:
@@ -282,5 +280,5 @@ def test_a_pointer_moved_meanwhile_is_never_overwritten(two: tuple[Path, Release
     with pytest.raises(
         KmError, match=r"meta/version was changed by another publisher meanwhile \(now 'v7.7.7'\)"
     ):
-        promote_version(_Racer(site), parse_version("v1.0.0"), QUIET, scripts_dir=site.parent / "scripts")
+        promote(_Racer(site), parse_version("v1.0.0"), QUIET, scripts=site.parent / "scripts")
     assert (site / "meta" / "version").read_text() == "v7.7.7\n"

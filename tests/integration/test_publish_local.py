@@ -12,10 +12,10 @@ from kmrelease.artifacts import Release
 from kmrelease.destinations.local import LocalSite
 from kmrelease.errors import KmError
 from kmrelease.hashing import FileDigest
-from kmrelease.matrix import TARGETS
-from kmrelease.publish import promote_version, publish_release, read_current
+from kmrelease.publish import read_current
 from kmrelease.ui import Bar, Reporter
 from kmrelease.version import parse_version
+from tests.support.releases import PROJECT, promote, publish
 
 QUIET = Reporter(quiet=True)
 
@@ -55,9 +55,9 @@ def assert_consistent(site: Path, releases: dict[str, Release], *, settled: bool
 
 def test_release_layout(tmp_path: Path, release_v1: Release, scripts_dir: Path) -> None:
     site = tmp_path / "site"
-    out = publish_release(release_v1, LocalSite(site), QUIET, scripts_dir=scripts_dir)
+    out = publish(release_v1, LocalSite(site), QUIET, scripts=scripts_dir)
     assert out.promoted and out.current == "v1.0.0"
-    names = {t.filename for t in TARGETS}
+    names = set(PROJECT.build.file_names)
     expected = {f"releases/v1.0.0/{n}" for n in names} | {f"releases/v1.0.0/{n}.sha256" for n in names}
     expected |= {"releases/v1.0.0/SHA256SUMS", "releases/v1.0.0/manifest.json"}
     expected |= {e.replace("v1.0.0", "latest") for e in expected}
@@ -71,23 +71,23 @@ def test_release_layout(tmp_path: Path, release_v1: Release, scripts_dir: Path) 
 
 def test_rerun_changes_nothing(tmp_path: Path, release_v1: Release, scripts_dir: Path) -> None:
     site = tmp_path / "site"
-    publish_release(release_v1, LocalSite(site), QUIET, scripts_dir=scripts_dir)
+    publish(release_v1, LocalSite(site), QUIET, scripts=scripts_dir)
     before = snapshot(site)
-    out = publish_release(release_v1, LocalSite(site), QUIET, scripts_dir=scripts_dir)
+    out = publish(release_v1, LocalSite(site), QUIET, scripts=scripts_dir)
     assert out.uploaded == [] and out.bytes_uploaded == 0 and not out.changed_public
     assert snapshot(site) == before
 
 
 def test_versions_are_immutable_unless_forced(tmp_path: Path, release_v1: Release, scripts_dir: Path) -> None:
     site = tmp_path / "site"
-    publish_release(release_v1, LocalSite(site), QUIET, scripts_dir=scripts_dir)
+    publish(release_v1, LocalSite(site), QUIET, scripts=scripts_dir)
     target = site / "releases" / "v1.0.0" / "km-linux-amd64"
     target.write_bytes(b"tampered")
     before = snapshot(site)
     with pytest.raises(KmError, match="releases/v1.0.0/km-linux-amd64: already published with other content"):
-        publish_release(release_v1, LocalSite(site), QUIET, scripts_dir=scripts_dir)
+        publish(release_v1, LocalSite(site), QUIET, scripts=scripts_dir)
     assert snapshot(site) == before
-    out = publish_release(release_v1, LocalSite(site), QUIET, scripts_dir=scripts_dir, force=True)
+    out = publish(release_v1, LocalSite(site), QUIET, scripts=scripts_dir, force=True)
     assert out.uploaded == ["km-linux-amd64"]
     assert_consistent(site, {"v1.0.0": release_v1})
 
@@ -96,12 +96,12 @@ def test_prerelease_is_not_current_unless_promoted(
     tmp_path: Path, release_v1: Release, release_rc: Release, scripts_dir: Path
 ) -> None:
     site = tmp_path / "site"
-    publish_release(release_v1, LocalSite(site), QUIET, scripts_dir=scripts_dir)
-    out = publish_release(release_rc, LocalSite(site), QUIET, scripts_dir=scripts_dir)
+    publish(release_v1, LocalSite(site), QUIET, scripts=scripts_dir)
+    out = publish(release_rc, LocalSite(site), QUIET, scripts=scripts_dir)
     assert not out.promoted
     assert (site / "releases" / "v1.2.0-rc.1" / "manifest.json").exists()
     assert (site / "meta" / "version").read_text() == "v1.0.0\n"
-    out = publish_release(release_rc, LocalSite(site), QUIET, scripts_dir=scripts_dir, promote=True)
+    out = publish(release_rc, LocalSite(site), QUIET, scripts=scripts_dir, promote=True)
     assert out.promoted and (site / "meta" / "version").read_text() == "v1.2.0-rc.1\n"
     assert_consistent(site, {"v1.0.0": release_v1, "v1.2.0-rc.1": release_rc})
 
@@ -110,8 +110,8 @@ def test_an_older_release_does_not_move_latest_back(
     tmp_path: Path, release_v1: Release, release_v11: Release, scripts_dir: Path
 ) -> None:
     site = tmp_path / "site"
-    publish_release(release_v11, LocalSite(site), QUIET, scripts_dir=scripts_dir)
-    out = publish_release(release_v1, LocalSite(site), QUIET, scripts_dir=scripts_dir)
+    publish(release_v11, LocalSite(site), QUIET, scripts=scripts_dir)
+    out = publish(release_v1, LocalSite(site), QUIET, scripts=scripts_dir)
     assert not out.promoted and (site / "meta" / "version").read_text() == "v1.1.0\n"
 
 
@@ -120,11 +120,11 @@ def test_rollback_with_promote(
 ) -> None:
     site = tmp_path / "site"
     dest = LocalSite(site)
-    publish_release(release_v1, dest, QUIET, scripts_dir=scripts_dir)
-    publish_release(release_v11, dest, QUIET, scripts_dir=scripts_dir)
+    publish(release_v1, dest, QUIET, scripts=scripts_dir)
+    publish(release_v11, dest, QUIET, scripts=scripts_dir)
     assert read_current(dest) == parse_version("v1.1.0")
     (site / "releases" / "latest" / "stale-extra-file").write_text("from an older layout")
-    promote_version(dest, parse_version("v1.0.0"), QUIET, scripts_dir=scripts_dir)
+    promote(dest, parse_version("v1.0.0"), QUIET, scripts=scripts_dir)
     assert (site / "meta" / "version").read_text() == "v1.0.0\n"
     assert not (site / "releases" / "latest" / "stale-extra-file").exists()
     assert (site / "releases" / "v1.1.0" / "manifest.json").exists(), "nothing versioned is ever deleted"
@@ -133,10 +133,10 @@ def test_rollback_with_promote(
 
 def test_promote_of_a_version_never_published(tmp_path: Path, release_v1: Release, scripts_dir: Path) -> None:
     site = tmp_path / "site"
-    publish_release(release_v1, LocalSite(site), QUIET, scripts_dir=scripts_dir)
+    publish(release_v1, LocalSite(site), QUIET, scripts=scripts_dir)
     before = snapshot(site)
     with pytest.raises(KmError, match="v9.9.9 was never published"):
-        promote_version(LocalSite(site), parse_version("v9.9.9"), QUIET, scripts_dir=scripts_dir)
+        promote(LocalSite(site), parse_version("v9.9.9"), QUIET, scripts=scripts_dir)
     assert snapshot(site) == before
 
 
@@ -144,18 +144,18 @@ def test_promote_of_an_incomplete_version_is_refused(
     tmp_path: Path, release_v1: Release, release_v11: Release, scripts_dir: Path
 ) -> None:
     site = tmp_path / "site"
-    publish_release(release_v1, LocalSite(site), QUIET, scripts_dir=scripts_dir)
-    publish_release(release_v11, LocalSite(site), QUIET, scripts_dir=scripts_dir)
+    publish(release_v1, LocalSite(site), QUIET, scripts=scripts_dir)
+    publish(release_v11, LocalSite(site), QUIET, scripts=scripts_dir)
     (site / "releases" / "v1.0.0" / "km-darwin-arm64").unlink()
     before = snapshot(site)
     with pytest.raises(KmError, match=r"incomplete \(km-darwin-arm64\): not promoted"):
-        promote_version(LocalSite(site), parse_version("v1.0.0"), QUIET, scripts_dir=scripts_dir)
+        promote(LocalSite(site), parse_version("v1.0.0"), QUIET, scripts=scripts_dir)
     assert snapshot(site) == before
 
 
 def test_dry_run_changes_nothing(tmp_path: Path, release_v1: Release, scripts_dir: Path) -> None:
     site = tmp_path / "site"
-    publish_release(release_v1, LocalSite(site), QUIET, scripts_dir=scripts_dir, dry_run=True)
+    publish(release_v1, LocalSite(site), QUIET, scripts=scripts_dir, dry_run=True)
     assert not site.exists()
 
 
@@ -165,10 +165,10 @@ def test_unwritable_site_is_refused_before_anything(
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     with pytest.raises(KmError, match="is not writable"):
-        publish_release(release_v1, LocalSite(blocker / "site"), QUIET, scripts_dir=scripts_dir)
+        publish(release_v1, LocalSite(blocker / "site"), QUIET, scripts=scripts_dir)
     if os.path.isdir("/proc/self"):
         with pytest.raises(KmError, match="is not writable"):
-            publish_release(release_v1, LocalSite(Path("/proc/self/km-site")), QUIET, scripts_dir=scripts_dir)
+            publish(release_v1, LocalSite(Path("/proc/self/km-site")), QUIET, scripts=scripts_dir)
 
 
 class Interrupted(Exception):
@@ -214,16 +214,16 @@ def test_interrupted_at_every_step_then_rerun(
     n = 0
     while True:
         site = tmp_path / f"site{n}"
-        publish_release(release_v1, LocalSite(site), QUIET, scripts_dir=scripts_dir)
+        publish(release_v1, LocalSite(site), QUIET, scripts=scripts_dir)
         (site / "releases" / "latest" / "only-in-v1.0.0").write_text("x")
         try:
-            publish_release(release_v11, DiesAfter(site, n), QUIET, scripts_dir=scripts_dir)
+            publish(release_v11, DiesAfter(site, n), QUIET, scripts=scripts_dir)
             finished = True
         except Interrupted:
             finished = False
         assert_consistent(site, releases, settled=finished)
         assert (site / "meta" / "version").read_text() in ("v1.0.0\n", "v1.1.0\n")
-        publish_release(release_v11, LocalSite(site), QUIET, scripts_dir=scripts_dir)
+        publish(release_v11, LocalSite(site), QUIET, scripts=scripts_dir)
         assert (site / "meta" / "version").read_text() == "v1.1.0\n"
         assert json.loads((site / "meta" / "health").read_text())["version"] == "v1.1.0"
         assert not (site / "releases" / "latest" / "only-in-v1.0.0").exists()
@@ -258,5 +258,5 @@ def test_no_temp_files_left_after_interruption(
             super().upload(key, path, digest, headers, overwrite=overwrite, bar=Boom())
 
     with pytest.raises(Interrupted):
-        publish_release(release_v1, DiesMidCopy(site), QUIET, scripts_dir=scripts_dir)
+        publish(release_v1, DiesMidCopy(site), QUIET, scripts=scripts_dir)
     assert [p for p in site.rglob("*") if p.is_file()] == []

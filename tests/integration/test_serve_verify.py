@@ -13,15 +13,16 @@ import requests
 
 from kmrelease import urlspace
 from kmrelease.artifacts import Release
-from kmrelease.config import ROOT
 from kmrelease.destinations.local import LocalSite
 from kmrelease.errors import KmError
-from kmrelease.publish import publish_release
 from kmrelease.serve import SiteBackend, backend_for, running
 from kmrelease.sign.keys import load_trusted
 from kmrelease.sign.published import key_documents
 from kmrelease.ui import Reporter
 from kmrelease.verify import verify
+from tests.support.releases import PROJECT, ROOT, publish
+
+BUILD = PROJECT.build
 
 QUIET = Reporter(quiet=True)
 
@@ -32,7 +33,7 @@ def site(tmp_path: Path, release_v1: Release, scripts_dir: Path) -> Path:
     keys = key_documents(
         load_trusted(ROOT / "build" / "keys"), "release@get.kilometers.ai"
     )  # /keys/... (SPEC §13)
-    publish_release(release_v1, LocalSite(root), QUIET, scripts_dir=scripts_dir, public=keys)
+    publish(release_v1, LocalSite(root), QUIET, scripts=scripts_dir, documents=keys)
     return root
 
 
@@ -105,9 +106,9 @@ def test_mutating_methods_are_refused(base: str) -> None:
 
 
 def test_verify_passes_on_an_intact_release(base: str) -> None:
-    findings = verify(base, QUIET)
+    findings = verify(base, QUIET, BUILD)
     assert findings.problems == [] and findings.checked > 30
-    verify(base, QUIET, version="v1.0.0")
+    verify(base, QUIET, BUILD, version="v1.0.0")
 
 
 def test_verify_lists_every_problem(base: str, site: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -118,7 +119,7 @@ def test_verify_lists_every_problem(base: str, site: Path, capsys: pytest.Captur
     health = json.loads((site / "meta" / "health").read_text())
     (site / "meta" / "health").write_text(json.dumps({**health, "version": "v0.0.1"}))
     with pytest.raises(KmError, match=r"verify failed: 3 problem\(s\)"):
-        verify(base, Reporter())
+        verify(base, Reporter(), BUILD)
     err = capsys.readouterr().err
     assert (
         "/releases/latest/km-linux-arm64: sha256 " + hashlib.sha256(b"corrupted at the edge").hexdigest()
@@ -131,7 +132,7 @@ def test_verify_lists_every_problem(base: str, site: Path, capsys: pytest.Captur
 
 def test_verify_of_a_missing_version(base: str) -> None:
     with pytest.raises(KmError, match="verify failed"):
-        verify(base, QUIET, version="v9.9.9")
+        verify(base, QUIET, BUILD, version="v9.9.9")
 
 
 def test_verify_of_an_unreachable_url() -> None:
@@ -139,7 +140,7 @@ def test_verify_of_an_unreachable_url() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(KmError, match=f"cannot reach http://127.0.0.1:{port}/version: connection failed"):
-        verify(f"http://127.0.0.1:{port}", QUIET)
+        verify(f"http://127.0.0.1:{port}", QUIET, BUILD)
 
 
 def test_serve_refuses_a_missing_site(tmp_path: Path) -> None:

@@ -11,11 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from kmrelease import layout
 from kmrelease.artifacts import Release
-from kmrelease.config import ROOT
 from kmrelease.errors import KmError
-from kmrelease.matrix import TARGETS
 from kmrelease.release import ReleaseRequest, release
 from kmrelease.serve import SiteBackend, running
 from kmrelease.sign.keys import TrustedKey, public_pem
@@ -24,6 +21,7 @@ from kmrelease.ui import Reporter
 from kmrelease.verify import verify
 from kmrelease.version import parse_version
 from tests.integration.test_tasks_cli import inv, one_error_line
+from tests.support.releases import PROJECT, ROOT
 from tests.support.signing import new_key, openssl_verify, ssh_verify
 
 QUIET = Reporter(quiet=True)
@@ -38,11 +36,11 @@ def signing_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ec.EllipticC
 
 @pytest.fixture
 def prebuilt(tmp_path: Path, release_v1: Release, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(layout, "DIST", tmp_path / "dist")
+    monkeypatch.setenv("KM_DIST_DIR", str(tmp_path / "dist"))
     root = tmp_path / "artifacts"
     root.mkdir()
-    for t in TARGETS:
-        shutil.copy2(release_v1.files[0].path.parent / t.filename, root / t.filename)
+    for name in PROJECT.build.file_names:
+        shutil.copy2(release_v1.files[0].path.parent / name, root / name)
     return root
 
 
@@ -93,8 +91,8 @@ def test_verify_refuses_a_replaced_signature(
                                            ec.ECDSA(hashes.SHA256())))  # fmt: skip
     with running(SiteBackend(site)) as url:
         with pytest.raises(KmError, match="verify failed"):
-            verify(url, QUIET, version="v1.0.0", trusted=trusted)
-        verify(url, QUIET, version="v1.0.0")  # without keys it only checks hashes
+            verify(url, QUIET, PROJECT.build, version="v1.0.0", trusted=trusted)
+        verify(url, QUIET, PROJECT.build, version="v1.0.0")  # without keys it only checks hashes
 
 
 def test_signatures_published_by_an_interrupted_run_are_reused(

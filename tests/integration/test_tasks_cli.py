@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kmrelease.artifacts import Release
-from kmrelease.config import ROOT
+from tests.support.releases import ROOT, context
 
 INV = [sys.executable, "-m", "invoke"]
 
@@ -98,12 +98,11 @@ def test_verify_unreachable() -> None:
 def test_checksums_of_an_incomplete_dist(copy_dist: object, release_v1: Release, tmp_path: Path) -> None:
     from kmrelease.checksums import write_checksums
     from kmrelease.errors import KmError
-    from kmrelease.ui import Reporter
 
     dist = copy_dist(release_v1)  # type: ignore[operator]
     (dist / "km-windows-arm64.exe").unlink()
     with pytest.raises(KmError, match=r"is incomplete: missing km-windows-arm64.exe"):
-        write_checksums(dist, Reporter(quiet=True))
+        write_checksums(context("v1.0.0", dist.parent))
 
 
 @pytest.mark.parametrize("damage", ["missing", "tampered", "bad-sums"])
@@ -126,7 +125,7 @@ def test_publish_refuses_a_damaged_dist(
         (dist / "SHA256SUMS").write_text(sums)
         expected = "SHA256SUMS: lists"
     with pytest.raises(KmError, match=expected):
-        load_release(dist, "v1.0.0")
+        load_release(context("v1.0.0", dist.parent))
 
 
 def test_dry_run_release_changes_nothing(tmp_path: Path) -> None:

@@ -14,13 +14,13 @@ import pytest
 from kmrelease.destinations.local import LocalSite
 from kmrelease.errors import KmError
 from kmrelease.httpbounds import Limits, excerpt, redirect_allowed
-from kmrelease.publish import publish_release
 from kmrelease.serve import SiteBackend, running
 from kmrelease.ui import Reporter
 from kmrelease.verify import VERSION_CAP, sha256_file_claim, verify
 from tests.integration.test_tasks_cli import one_error_line
 from tests.support import hostile
 from tests.support.fake_release import make_dist, make_scripts
+from tests.support.releases import PROJECT, publish
 
 QUIET = Reporter(quiet=True)
 FAST = Limits(connect=1, stall=1, total=1, attempts=2)
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_verify(url: str, limits: Limits = FAST) -> tuple[float, BaseException | None]:
-    return hostile.elapsed(lambda: verify(url, QUIET, limits=limits))
+    return hostile.elapsed(lambda: verify(url, QUIET, PROJECT.build, limits=limits))
 
 
 def findings_of(exc: BaseException | None, capsys: pytest.CaptureFixture[str]) -> str:
@@ -132,7 +132,7 @@ def test_excerpt_is_short_and_printable() -> None:
 def site(tmp_path: Path) -> Path:
     root = tmp_path / "site"
     rel = make_dist(tmp_path / "dist", "v1.0.0")
-    publish_release(rel, LocalSite(root), QUIET, scripts_dir=make_scripts(tmp_path))
+    publish(rel, LocalSite(root), QUIET, scripts=make_scripts(tmp_path))
     return root
 
 
@@ -143,7 +143,7 @@ def edge(site: Path) -> Iterator[str]:
 
 
 def test_a_clean_site_verifies(edge: str) -> None:
-    assert verify(edge, QUIET).problems == []
+    assert verify(edge, QUIET, PROJECT.build).problems == []
 
 
 @pytest.mark.parametrize("folder", ["v1.0.0", "latest"])
@@ -153,7 +153,7 @@ def test_a_sha256_file_naming_another_file_is_a_problem(
     side = site / "releases" / folder / "km-linux-amd64.sha256"
     side.write_text(side.read_text().replace("km-linux-amd64", "km-linux-arm64"))
     with pytest.raises(KmError) as err:
-        verify(edge, QUIET)
+        verify(edge, QUIET, PROJECT.build)
     text = findings_of(err.value, capsys)
     assert f"/releases/{folder}/km-linux-amd64: sha256 " in text
     assert "not one line '<sha256>  km-linux-amd64'" in text
@@ -174,7 +174,7 @@ def test_a_malformed_sums_file_is_a_problem(
     sums = site / "releases" / "v1.0.0" / "SHA256SUMS"
     sums.write_text(sums.read_text() + "\x1b[31mgarbage\n")
     with pytest.raises(KmError) as err:
-        verify(edge, QUIET)
+        verify(edge, QUIET, PROJECT.build)
     text = findings_of(err.value, capsys)
     assert "/releases/v1.0.0/SHA256SUMS: malformed checksum line" in text and "\x1b" not in text
 

@@ -13,10 +13,12 @@ from pathlib import Path
 
 from kmrelease.artifacts import Release, load_release
 from kmrelease.layout import MANIFEST, SUMS, sha256_name
-from kmrelease.matrix import TARGETS
 from kmrelease.urlspace import Kind, key_of
+from tests.support.releases import PROJECT, SETTINGS_PS1, SETTINGS_SH, context
 
-DEFAULT_SIZES = {t.filename: 96 * 1024 + i * 4096 for i, t in enumerate(TARGETS)}
+TARGETS = PROJECT.build.targets
+NAMES = {t: PROJECT.build.file_name(t) for t in TARGETS}
+DEFAULT_SIZES = {NAMES[t]: 96 * 1024 + i * 4096 for i, t in enumerate(TARGETS)}
 
 
 def make_dist(
@@ -32,21 +34,21 @@ def make_dist(
     sizes = {**DEFAULT_SIZES, **(sizes or {})}
     artifacts = []
     sums = {}
-    for t in TARGETS:
-        rng = random.Random(f"{version}/{t.filename}/{salt}")
-        data = rng.randbytes(sizes[t.filename])
-        (dist / t.filename).write_bytes(data)
+    for t, name in NAMES.items():
+        rng = random.Random(f"{version}/{name}/{salt}")
+        data = rng.randbytes(sizes[name])
+        (dist / name).write_bytes(data)
         h = hashlib.sha256(data).hexdigest()
-        sums[t.filename] = h
-        (dist / sha256_name(t.filename)).write_text(f"{h}  {t.filename}\n")
+        sums[name] = h
+        (dist / sha256_name(name)).write_text(f"{h}  {name}\n")
         artifacts.append(
             {
                 "os": t.os,
                 "arch": t.arch,
-                "name": t.filename,
+                "name": name,
                 "size": len(data),
                 "sha256": h,
-                "path": key_of(Kind.VERSIONED, version=version, file=t.filename),
+                "path": key_of(Kind.VERSIONED, version=version, file=name),
             }
         )
     (dist / SUMS).write_text("".join(f"{sums[n]}  {n}\n" for n in sorted(sums)))
@@ -59,12 +61,13 @@ def make_dist(
         "artifacts": artifacts,
     }
     (dist / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    return load_release(dist, version)
+    return load_release(context(version, root))
 
 
 def make_scripts(root: Path, marker: str = "1") -> Path:
     scripts = root / "scripts"
     scripts.mkdir(parents=True, exist_ok=True)
-    (scripts / "install.sh").write_text(f'#!/bin/sh\n# fake installer {marker}\nmain() {{ :; }}\nmain "$@"\n')
-    (scripts / "install.ps1").write_text(f"# fake installer {marker}\nWrite-Output 'km'\n")
+    sh = f'#!/bin/sh\n# fake installer {marker}\n{SETTINGS_SH}main() {{ :; }}\nmain "$@"\n'
+    (scripts / "install.sh").write_text(sh)
+    (scripts / "install.ps1").write_text(f"# fake installer {marker}\n{SETTINGS_PS1}Write-Output 'km'\n")
     return scripts

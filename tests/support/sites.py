@@ -116,10 +116,10 @@ def build_site(
     becomes the one ``/version`` names and ``releases/latest/`` mirrors it.
     """
     if binaries is None:
-        binaries = {t.filename: fake_km(version, t.os, t.arch) for t in TARGETS}
+        binaries = {t.file_name("km"): fake_km(version, t.os, t.arch) for t in TARGETS}
     files: dict[str, bytes] = {}
     artifacts = []
-    by_name = {t.filename: t for t in TARGETS}
+    by_name = {t.file_name("km"): t for t in TARGETS}
     for name in sorted(binaries):
         data = binaries[name]
         files[name] = data

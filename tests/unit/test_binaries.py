@@ -7,7 +7,7 @@ import pytest
 
 from kmrelease.binaries import check_header, contains, detect
 from kmrelease.errors import KmError
-from kmrelease.matrix import BY_FILENAME
+from kmrelease.matrix import Target
 
 
 def elf(machine: int) -> bytes:
@@ -47,7 +47,7 @@ def test_check_header_refuses_wrong_cpu(tmp_path: Path) -> None:
     f = tmp_path / "km-darwin-arm64"
     f.write_bytes(macho(0x01000007))
     with pytest.raises(KmError, match="expected a macho/arm64 executable, found macho/amd64"):
-        check_header(f, BY_FILENAME["km-darwin-arm64"])
+        check_header(f, Target("darwin", "arm64"))
 
 
 def test_contains_across_chunk_edges(tmp_path: Path) -> None:

@@ -9,20 +9,22 @@ import pytest
 from azure.core.credentials import AccessToken
 
 from kmrelease import cdn
-from kmrelease.config import AzureConfig, ReleaseConfig
+from kmrelease.config import AzureConfig
 from kmrelease.errors import KmError
 from kmrelease.ui import Reporter
 from kmrelease.urlspace import purge_paths
 from tests.support.fake_arm import fake_arm
+from tests.support.releases import PROJECT, project_at
 
-CONFIG = ReleaseConfig(
+CONFIG = project_at(
+    PROJECT.root,
     azure=AzureConfig(
         subscription_id="00000000-0000-0000-0000-000000000001",
         resource_group="rg-km",
         frontdoor_profile="fd-km",
         frontdoor_endpoint="km-edge",
         custom_domains=("get.kilometers.ai",),
-    )
+    ),
 )
 
 
@@ -84,7 +86,7 @@ def test_timeout_says_it_may_still_complete() -> None:
 
 
 def test_skipped_with_a_note_when_no_front_door(capfd: pytest.CaptureFixture[str]) -> None:
-    cdn.purge(ReleaseConfig(), Reporter(), credential=Token())
+    cdn.purge(project_at(PROJECT.root, azure=AzureConfig()), Reporter(), credential=Token())
     assert "CDN purge skipped" in capfd.readouterr().err
 
 

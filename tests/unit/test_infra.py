@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 
 from kmrelease import infra
-from kmrelease.config import DEFAULT_CONFIG, load_config
+from kmrelease.config import load_config
 from kmrelease.errors import KmError
 from kmrelease.ui import Reporter
+from tests.support.releases import PROJECT
+
+DEFAULT_CONFIG = PROJECT.path
 
 SUB = "11111111-2222-3333-4444-555555555555"
 
@@ -59,11 +62,10 @@ frontdoor_profile = ""
 frontdoor_endpoint = ""
 custom_domains = [
   "old.example.com",
-]
-extra_key = "kept"  # unknown keys stay
+]  # a comment after a value stays
 
-[other]
-value = 1
+[build]
+binary = "km"  # the engine's own tables stay as they are
 """
 
 
@@ -86,13 +88,15 @@ def test_outputs_are_written_into_azure_and_nothing_else_changes(config: Path) -
         "frontdoor_profile": "afd-km-release",
         "frontdoor_endpoint": "km-get",
         "custom_domains": ["get.kilometers.ai"],
-        "extra_key": "kept",
     }
     assert data["project"] == tomllib.loads(CONFIG)["project"]
-    assert data["other"] == {"value": 1}
+    assert data["build"] == {"binary": "km"}
     assert "# Release configuration of km (a comment that must survive)." in text
     assert "# the storage account (comment kept)" in text
-    assert 'extra_key = "kept"  # unknown keys stay' in text
+    assert text.replace(text[text.index("[azure]") : text.index("[build]")], "") == CONFIG.replace(
+        CONFIG[CONFIG.index("[azure]") : CONFIG.index("[build]")], ""
+    )  # every byte outside [azure] is as it was
+    assert 'binary = "km"  # the engine\'s own tables stay as they are' in text
     assert "hunter2" not in text  # sensitive outputs are never copied
     assert set(update.changed) == set(infra.OUTPUT_FOR_KEY)
     # The engine reads it back as the Azure destination expects.
@@ -174,8 +178,8 @@ def test_not_json_is_refused() -> None:
 
 def test_toml_strings_are_escaped() -> None:
     value = 'a"b\\c\u0001'
-    assert tomllib.loads(f"k = {infra.toml_value(value)}")["k"] == value
-    assert tomllib.loads(f"k = {infra.toml_value(['x', 'y'])}")["k"] == ["x", "y"]
+    new = infra.update_table("[azure]\nk = 1\n", "azure", {"k": value, "l": ["x", "y"]})
+    assert tomllib.loads(new)["azure"] == {"k": value, "l": ["x", "y"]}
 
 
 def test_outputs_from_a_saved_file(config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,7 +228,7 @@ def test_dry_run_plan_prints_and_runs_nothing(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_dry_run_apply_needs_a_plan_first() -> None:
-    if (infra.TERRAFORM_DIR / infra.PLAN_FILE).exists():
+    if (infra.terraform_dir() / infra.PLAN_FILE).exists():
         pytest.skip("a real saved plan exists")
     with pytest.raises(KmError, match=r"infra\.plan"):
         infra.apply(Reporter(quiet=True), dry_run=True)

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from kmrelease import infra_state
-from kmrelease.config import ROOT
 from kmrelease.errors import KmError
 from kmrelease.ui import Reporter
 from tests.support.fake_terraform import install, read_calls, state_doc
+from tests.support.releases import ROOT
 
 SECRET = "s3cr3t-connection-string"
 V1 = {
@@ -62,7 +62,7 @@ def test_backup_saves_the_pulled_state_privately_with_its_serial(
     assert path is not None and path.parent == tf.backups and path.name.endswith("-serial7.tfstate")
     assert path.read_text() == tf.state.read_text()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert read_calls(tf.calls) == [[f"-chdir={infra_state.TERRAFORM_DIR}", "state", "pull"]]
+    assert read_calls(tf.calls) == [[f"-chdir={infra_state.terraform_dir()}", "state", "pull"]]
     assert SECRET not in capsys.readouterr().err
 
 
@@ -100,7 +100,7 @@ def test_restore_refuses_an_older_state_then_pushes_it_when_forced(
     assert tf.pushes() == [] and '"serial": 9' in tf.state.read_text()  # a dry run pushes nothing
 
     assert infra_state.restore(Reporter(), str(saved), force=True)
-    assert tf.pushes() == [[f"-chdir={infra_state.TERRAFORM_DIR}", "state", "push", "-force", str(saved)]]
+    assert tf.pushes() == [[f"-chdir={infra_state.terraform_dir()}", "state", "push", "-force", str(saved)]]
     assert tf.state.read_text() == saved.read_text()
 
 
@@ -120,7 +120,7 @@ def test_restore_of_a_newer_state_of_the_same_lineage_needs_no_force(tf: Tf, tmp
     saved.write_text(state_doc(10, resources=V1))
     tf.state.write_text(state_doc(9, resources=V2))
     assert infra_state.restore(Reporter(), str(saved))
-    assert tf.pushes() == [[f"-chdir={infra_state.TERRAFORM_DIR}", "state", "push", str(saved)]]
+    assert tf.pushes() == [[f"-chdir={infra_state.terraform_dir()}", "state", "push", str(saved)]]
 
 
 def test_restore_of_the_current_state_pushes_nothing(tf: Tf, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from kmrelease.matrix import TARGETS
 from kmrelease.urlspace import Kind, resolve
+from tests.support.releases import PROJECT
 from tools.lint import powershell_parse_errors
 
 tree_sitter = pytest.importorskip("tree_sitter")
@@ -110,7 +111,7 @@ def test_the_parse_check_finds_errors() -> None:
 def test_arch_map_covers_the_matrix() -> None:
     mapping = arch_map()
     assert mapping == {"X64": "amd64", "AMD64": "amd64", "Arm64": "arm64"}
-    windows = {t.filename for t in TARGETS if t.os == "windows"}
+    windows = {PROJECT.build.file_name(t) for t in TARGETS if t.os == "windows"}
     (template,) = returned_strings("Get-KmAssetName")
     assert {render(template, Arch=a) for a in mapping.values()} == windows
 

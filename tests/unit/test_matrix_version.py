@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import pytest
 
+from kmrelease.config import BuildConfig
 from kmrelease.errors import KmError
-from kmrelease.matrix import TARGETS, parse_targets
+from kmrelease.matrix import TARGETS
 from kmrelease.version import parse_version
 
 
 def test_matrix_is_spec_section_1() -> None:
-    assert [(t.os, t.arch, t.filename) for t in TARGETS] == [
+    assert [(t.os, t.arch, t.file_name("km")) for t in TARGETS] == [
         ("linux", "amd64", "km-linux-amd64"),
         ("linux", "arm64", "km-linux-arm64"),
         ("darwin", "amd64", "km-darwin-amd64"),
@@ -19,15 +20,15 @@ def test_matrix_is_spec_section_1() -> None:
 
 
 def test_parse_targets_keeps_matrix_order() -> None:
-    got = parse_targets("windows/arm64, linux/amd64")
+    got = BuildConfig().parse_targets("windows/arm64, linux/amd64")
     assert [t.slug for t in got] == ["linux/amd64", "windows/arm64"]
-    assert parse_targets("") == TARGETS
+    assert BuildConfig().parse_targets("") == TARGETS
 
 
 @pytest.mark.parametrize("spec", ["linux/386", "freebsd/amd64", "linux", "linux/amd64,,"])
 def test_unknown_target_refused(spec: str) -> None:
     with pytest.raises(KmError, match="unknown target"):
-        parse_targets(spec)
+        BuildConfig().parse_targets(spec)
 
 
 @pytest.mark.parametrize("text", ["v0.0.0", "v1.2.3", "v1.2.0-rc.1", "v10.20.30-alpha.beta.1", "v1.0.0-0a"])

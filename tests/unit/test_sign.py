@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,26 +122,36 @@ def test_key_file_errors_are_one_line(tmp_path: Path) -> None:
         KeyFileSigner(tmp_path / "p384.pem")
 
 
+LOCAL: dict[str, Any] = {"public": False, "where": "local site"}
+PUBLIC: dict[str, Any] = {"public": True, "where": "Azure Storage account x"}
+
+
 def test_local_release_without_a_key_makes_the_development_key_once(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    signer = release_signer(SigningSettings(), tmp_path, dest="local", reporter=Reporter())
+    signer = release_signer(SigningSettings(), tmp_path, **LOCAL, reporter=Reporter())
     assert signer.development and (tmp_path / DEV_KEY).is_file()
     assert (tmp_path / DEV_KEY).stat().st_mode & 0o077 == 0
     err = capfd.readouterr().err
     assert err.count("development key") == 1 and "made now" in err and "PRIVATE" not in err
-    again = release_signer(SigningSettings(), tmp_path, dest="local", reporter=Reporter())
+    again = release_signer(SigningSettings(), tmp_path, **LOCAL, reporter=Reporter())
     assert keys.TrustedKey("", again.public_key()).der == keys.TrustedKey("", signer.public_key()).der
     assert "made earlier" in capfd.readouterr().err
 
 
 def test_azure_refuses_unsigned_and_the_development_key(tmp_path: Path) -> None:
     with pytest.raises(KmError, match="refuses to publish unsigned"):
-        release_signer(SigningSettings(), tmp_path, dest="azure", reporter=Reporter())
+        release_signer(SigningSettings(), tmp_path, **PUBLIC, reporter=Reporter())
     assert not (tmp_path / DEV_KEY).exists()
-    release_signer(SigningSettings(), tmp_path, dest="local", reporter=Reporter())
+    release_signer(SigningSettings(), tmp_path, **LOCAL, reporter=Reporter())
     with pytest.raises(KmError, match="development key"):
-        release_signer(SigningSettings(key_file=str(DEV_KEY)), tmp_path, dest="azure", reporter=Reporter())
+        release_signer(
+            SigningSettings(key_file=str(DEV_KEY)),
+            tmp_path,
+            public=True,
+            where="--dest azure",
+            reporter=Reporter(),
+        )
 
 
 def test_settings_from_the_environment_and_the_signing_table(

@@ -14,8 +14,8 @@ import pytest
 
 from kmrelease import infra as kminfra
 from kmrelease import urlspace
-from kmrelease.config import ROOT
 from kmrelease.errors import KmError
+from tests.support.releases import ROOT
 from tools import tfcheck as infra
 
 pytest.importorskip("hcl2")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kmrelease import infra, urlspace
-from kmrelease.config import ROOT
+from tests.support.releases import ROOT
 from tools import tfcheck
 
 pytest.importorskip("hcl2")

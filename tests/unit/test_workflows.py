@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from kmrelease import ci
-from kmrelease.config import ROOT
 from kmrelease.errors import KmError
-from kmrelease.matrix import TARGETS
+from tests.support.releases import PROJECT, ROOT
+
+TARGETS = PROJECT.build.targets
 
 yaml = pytest.importorskip("yaml")
 
@@ -229,7 +230,7 @@ def test_prepare_writes_version_and_matrix_outputs(tmp_path: Path) -> None:
     assert values["prerelease"] == "false"
     matrix = json.loads(values["matrix"])
     assert [leg["target"] for leg in matrix["include"]] == [t.slug for t in TARGETS]
-    assert [leg["name"] for leg in matrix["include"]] == [t.filename for t in TARGETS]
+    assert [leg["name"] for leg in matrix["include"]] == PROJECT.build.file_names
 
 
 def test_output_values_are_one_line(tmp_path: Path) -> None:
@@ -243,7 +244,7 @@ def test_artifact_names_match_the_download_pattern(release_wf: dict[str, Any]) -
         "pattern"
     ]
     prefix = pattern.rstrip("*")
-    assert all(leg["name"].startswith(prefix) for leg in ci.build_matrix()["include"])
+    assert all(leg["name"].startswith(prefix) for leg in ci.build_matrix(PROJECT.build)["include"])
 
 
 def test_release_signs_with_key_vault_and_attests_every_released_file(release_wf: dict[str, Any]) -> None:

@@ -83,7 +83,9 @@ def test_promote_restores_an_interrupted_index(
     dest: AzureBlobDestination, blobs: BlobServiceClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The pool got the .deb files but the run stopped before the index: `inv promote` finishes it."""
-    monkeypatch.setattr(openpgp, "ROOT", tmp_path)
+    (tmp_path / "build").mkdir(exist_ok=True)  # the project whose cache holds the development key
+    (tmp_path / "build" / "release.toml").write_text('[project]\npublic_base_url = "https://x.test"\n')
+    monkeypatch.setenv("KM_RELEASE_CONFIG", str(tmp_path / "build" / "release.toml"))
     v = parse_version("v1.2.0")
     names = _publish_debs(dest, tmp_path, str(v))
     with promote_step(v, dest, QUIET) as step:

@@ -17,13 +17,13 @@ from azure.storage.blob import (
     generate_account_sas,
 )
 
-from kmrelease.config import AzureConfig, ReleaseConfig
+from kmrelease.config import AzureConfig
 from kmrelease.destinations.azure import NO_CREDENTIALS, AzureBlobDestination, RetrySettings
 from kmrelease.errors import KmError
-from kmrelease.publish import publish_release
 from kmrelease.ui import Reporter
 from tests.integration.azure.conftest import FAST, assert_consistent
 from tests.support.azurite import SECRET_ACCOUNT, Azurite
+from tests.support.releases import PROJECT, project_at, publish
 from tests.support.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.azurite
@@ -54,7 +54,7 @@ def _no_secret(secrets: list[str], *texts: str) -> None:
 
 def test_no_credentials_is_one_line_naming_both_ways() -> None:
     with pytest.raises(KmError) as err:
-        AzureBlobDestination.from_environment(ReleaseConfig(), R, environ={})
+        AzureBlobDestination.from_environment(project_at(PROJECT.root, azure=AzureConfig()), R, environ={})
     msg = str(err.value)
     assert msg == NO_CREDENTIALS and "\n" not in msg
     assert "AZURE_STORAGE_CONNECTION_STRING" in msg and "DefaultAzureCredential" in msg
@@ -65,7 +65,7 @@ def test_default_credential_that_finds_nothing(azurite: Azurite) -> None:
         def get_token(self, *scopes: str, **kwargs: Any) -> Any:
             raise CredentialUnavailableError("EnvironmentCredential: not configured\nManagedIdentity: ...")
 
-    config = ReleaseConfig(azure=AzureConfig(storage_account_url="https://127.0.0.1:1/kmtest"))
+    config = project_at(PROJECT.root, azure=AzureConfig(storage_account_url="https://127.0.0.1:1/kmtest"))
     dest = AzureBlobDestination.from_environment(config, R, environ={}, credential=Nothing(), retry=FAST)
     assert dest.label == "Azure Storage https://127.0.0.1:1/kmtest"
     with pytest.raises(KmError) as err:
@@ -75,7 +75,7 @@ def test_default_credential_that_finds_nothing(azurite: Azurite) -> None:
 
 
 def test_connection_string_wins_over_default_credential(azurite: Azurite) -> None:
-    config = ReleaseConfig(azure=AzureConfig(storage_account="kmprod"))
+    config = project_at(PROJECT.root, azure=AzureConfig(storage_account="kmprod"))
     dest = AzureBlobDestination.from_environment(
         config, R, environ={"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string()}
     )
@@ -117,7 +117,7 @@ def test_secret_never_in_output_logs_or_errors(
     conn = azurite.connection_string(account=SECRET_ACCOUNT)
     rel = release_of("v1.0.0")
     dest = AzureBlobDestination.from_connection_string(conn, R, retry=FAST)
-    publish_release(rel, dest, R, scripts_dir=scripts)
+    publish(rel, dest, R, scripts=scripts)
     assert assert_consistent(secret_service, {"v1.0.0": rel}) == "v1.0.0"
 
     errors = []
@@ -130,7 +130,7 @@ def test_secret_never_in_output_logs_or_errors(
         )
         proxy.fail_next(100)
         with pytest.raises(KmError) as e1:
-            publish_release(release_of("v1.1.0"), via, R, scripts_dir=scripts)
+            publish(release_of("v1.1.0"), via, R, scripts=scripts)
         errors.append(e1.value)
         proxy.fail_next(0)
         proxy.kill_at(1)
@@ -166,8 +166,8 @@ def test_sas_connection_string_publishes_and_stays_hidden(
     conn = f"BlobEndpoint={azurite.url}/{SECRET_ACCOUNT};SharedAccessSignature={sas}"
     v1, v2 = release_of("v1.0.0"), release_of("v1.1.0")
     dest = AzureBlobDestination.from_connection_string(conn, R, retry=FAST)
-    publish_release(v1, dest, R, scripts_dir=scripts)
-    publish_release(v2, dest, R, scripts_dir=scripts)
+    publish(v1, dest, R, scripts=scripts)
+    publish(v2, dest, R, scripts=scripts)
     assert assert_consistent(secret_service, {"v1.0.0": v1, "v1.1.0": v2}) == "v1.1.0"
     # a refused copy (source missing) and a failed request: messages without the SAS
     with pytest.raises(KmError) as err:

@@ -16,12 +16,13 @@ import pytest
 import requests
 from azure.storage.blob import BlobServiceClient
 
-from kmrelease.config import ROOT
+from kmrelease.config import load_config
+from kmrelease.scriptsettings import render_for
 from kmrelease.sign.keys import public_pem
-from kmrelease.sign.published import with_trusted_keys
 from kmrelease.sign.signers import KeyFileSigner
 from tests.support.azurite import KEY, Azurite
 from tests.support.fake_github_api import fake_github
+from tests.support.releases import ROOT
 from tests.support.signing import new_key
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
@@ -45,7 +46,7 @@ def env(azurite: Azurite, blobs: BlobServiceClient, tmp_path: Path) -> dict[str,
         public_pem(KeyFileSigner(tmp_path / "release-key.pem").public_key())
     )
     config.write_text(
-        '[project]\npublic_base_url = ""\n\n[azure]\n\n'
+        '[project]\npublic_base_url = "https://get.example.test"\n\n[azure]\n\n'
         f'[signing]\nkey_file = "{tmp_path / "release-key.pem"}"\nkeys_dir = "{tmp_path / "keys"}"\n'
     )
     return {
@@ -113,8 +114,10 @@ def test_release_to_azurite_serve_verify_install(env: dict[str, str], edge: str,
     assert r.headers["Content-Type"] == "application/octet-stream"
     r = requests.get(f"{edge}/install.sh", timeout=10)
     pem = (tmp_path / "keys" / "test.pem").read_text()
-    want = with_trusted_keys((ROOT / "scripts" / "install.sh").read_text(), "install.sh", pem)
+    project = load_config(Path(env["KM_RELEASE_CONFIG"]))
+    want = render_for(project, (ROOT / "scripts" / "install.sh").read_text(), "install.sh", pem)
     assert r.status_code == 200 and r.text == want  # the published copy trusts this release's keys
+    assert 'DEFAULT_BASE_URL="https://get.example.test"' in want
 
     verify = inv("verify", "--base-url", edge, "--version", VERSION, env=env)
     assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -15,11 +15,11 @@ from azure.storage.blob import BlobServiceClient
 
 from kmrelease.destinations.azure import AzureBlobDestination, RetrySettings
 from kmrelease.errors import KmError
-from kmrelease.publish import promote_version, publish_release
 from kmrelease.ui import Reporter
 from kmrelease.version import parse_version
 from tests.integration.azure.conftest import FAST, assert_consistent
 from tests.support.azurite import ACCOUNT, Azurite
+from tests.support.releases import promote, publish
 from tests.support.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.azurite
@@ -45,7 +45,7 @@ def test_burst_of_503s_is_retried(
     dest = via(proxy, azurite)  # 4 retries
     v1 = release_of("v1.0.0", sizes=BIG)
     proxy.fail_next(3)  # the first three requests
-    out = publish_release(v1, dest, R, scripts_dir=scripts)
+    out = publish(v1, dest, R, scripts=scripts)
     assert proxy.stats.busy_sent == 3
     assert out.promoted and assert_consistent(blobs, {"v1.0.0": v1}) == "v1.0.0"
 
@@ -53,7 +53,7 @@ def test_burst_of_503s_is_retried(
     v2 = release_of("v1.1.0", sizes=BIG)
     proxy.stats.requests = proxy.stats.busy_sent = 0
     proxy.fail_at(4, 5, 6, 20, 21, 22, 40, 41, 42, 60, 61, 62)
-    out = publish_release(v2, dest, R, scripts_dir=scripts)
+    out = publish(v2, dest, R, scripts=scripts)
     assert proxy.stats.busy_sent == 12
     assert out.promoted and sorted(out.uploaded) == sorted(v2.names)
     assert assert_consistent(blobs, {"v1.0.0": v1, "v1.1.0": v2}) == "v1.1.0"
@@ -65,13 +65,13 @@ def test_503s_beyond_the_retry_budget_fail_cleanly_then_rerun_completes(
     dest = via(proxy, azurite, RetrySettings(total=2, initial_backoff=0.01, increment_base=0.01, jitter=0))
     v1, v2 = release_of("v1.0.0"), release_of("v1.1.0")
     releases = {"v1.0.0": v1, "v1.1.0": v2}
-    publish_release(v1, dest, R, scripts_dir=scripts)
+    publish(v1, dest, R, scripts=scripts)
     outcomes = []
     for n in (5, 12, 20, 30, 45):  # validation, uploads, read-back, promotion in turn
         proxy.stats.requests = 0
         proxy.fail_at(*range(n, n + 50))  # far more than the retry budget
         try:
-            publish_release(v2, dest, R, scripts_dir=scripts)
+            publish(v2, dest, R, scripts=scripts)
             outcomes.append("done")
         except KmError as exc:
             assert "HTTP 503 ServerBusy" in str(exc), str(exc)
@@ -80,7 +80,7 @@ def test_503s_beyond_the_retry_budget_fail_cleanly_then_rerun_completes(
         done = outcomes[-1] == "done"
         assert assert_consistent(blobs, releases, latest=done) in ("v1.0.0", "v1.1.0")
     assert "failed" in outcomes
-    publish_release(v2, dest, R, scripts_dir=scripts)
+    publish(v2, dest, R, scripts=scripts)
     assert assert_consistent(blobs, releases) == "v1.1.0"
 
 
@@ -90,14 +90,14 @@ def test_connection_resets_mid_upload_are_retried(
     dest = via(proxy, azurite)
     v1 = release_of("v1.0.0", sizes=BIG)
     proxy.reset_next(3, after_bytes=256 * 1024)  # three uploads cut off after 256 KiB of body
-    out = publish_release(v1, dest, R, scripts_dir=scripts)
+    out = publish(v1, dest, R, scripts=scripts)
     assert proxy.stats.resets == 3
     assert out.promoted and assert_consistent(blobs, {"v1.0.0": v1}) == "v1.0.0"
     # a promotion (server-side copies, small writes) with resets too
     v2 = release_of("v1.1.0", sizes=BIG)
-    publish_release(v2, dest, R, scripts_dir=scripts)
+    publish(v2, dest, R, scripts=scripts)
     proxy.reset_next(2, after_bytes=2)
-    promote_version(dest, parse_version("v1.0.0"), R, scripts_dir=scripts)
+    promote(dest, parse_version("v1.0.0"), R, scripts=scripts)
     assert assert_consistent(blobs, {"v1.0.0": v1, "v1.1.0": v2}) == "v1.0.0"
 
 
@@ -108,10 +108,10 @@ def test_resets_beyond_the_retry_budget_then_rerun(
     v1 = release_of("v1.0.0", sizes=BIG)
     proxy.reset_next(50, after_bytes=100 * 1024)
     with pytest.raises(KmError, match="upload releases/v1.0.0/"):
-        publish_release(v1, dest, R, scripts_dir=scripts)
+        publish(v1, dest, R, scripts=scripts)
     assert assert_consistent(blobs, {"v1.0.0": v1}, latest=False) is None
     proxy.reset_next(0)
-    out = publish_release(v1, dest, R, scripts_dir=scripts)
+    out = publish(v1, dest, R, scripts=scripts)
     assert out.promoted and assert_consistent(blobs, {"v1.0.0": v1}) == "v1.0.0"
 
 
@@ -130,11 +130,11 @@ def test_origin_dies_mid_release_and_comes_back(
     )
     v1, v2 = release_of("v1.0.0", sizes=BIG), release_of("v1.1.0", sizes=BIG)
     releases = {"v1.0.0": v1, "v1.1.0": v2}
-    publish_release(v1, dest, R, scripts_dir=scripts)
+    publish(v1, dest, R, scripts=scripts)
     proxy.stats.requests = 0
     proxy.kill_at(die_at)
     try:
-        publish_release(v2, dest, R, scripts_dir=scripts)
+        publish(v2, dest, R, scripts=scripts)
         finished = True
     except KmError as exc:
         finished = False
@@ -144,8 +144,8 @@ def test_origin_dies_mid_release_and_comes_back(
     if not finished:
         assert not proxy.alive
     proxy.restart()
-    out = publish_release(v2, dest, R, scripts_dir=scripts)
+    out = publish(v2, dest, R, scripts=scripts)
     assert assert_consistent(blobs, releases) == "v1.1.0"
     assert out.bytes_uploaded <= sum(f.digest.size for f in v2.files)
-    again = publish_release(v2, dest, R, scripts_dir=scripts)
+    again = publish(v2, dest, R, scripts=scripts)
     assert again.bytes_uploaded == 0 and not again.changed_public

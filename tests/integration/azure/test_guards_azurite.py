@@ -14,12 +14,12 @@ from azure.storage.blob import BlobServiceClient
 from kmrelease.destinations.azure import AzureBlobDestination
 from kmrelease.destinations.azure_guard import LOCK_KEY
 from kmrelease.errors import KmError
-from kmrelease.publish import promote_version, publish_release
 from kmrelease.ui import Reporter
 from kmrelease.urlspace import Kind, headers_of, key_of
 from kmrelease.version import parse_version
 from tests.integration.azure.conftest import FAST, all_blobs, assert_consistent, blob_props, read_blob
 from tests.support import azurite as azurite_mod
+from tests.support.releases import promote, publish
 
 pytestmark = pytest.mark.azurite
 R = Reporter(quiet=True)
@@ -53,14 +53,14 @@ def test_promote_refuses_a_corrupted_blob_with_its_old_md5(
     dest: AzureBlobDestination, blobs: BlobServiceClient, release_of: Any, scripts: Any
 ) -> None:
     v1, v2 = release_of("v1.0.0"), release_of("v1.1.0")
-    publish_release(v1, dest, R, scripts_dir=scripts)
-    publish_release(v2, dest, R, scripts_dir=scripts)
+    publish(v1, dest, R, scripts=scripts)
+    publish(v2, dest, R, scripts=scripts)
     flip_keeping_md5(blobs, "releases/v1.0.0/km-linux-amd64")
     before = snapshot(blobs)
     with pytest.raises(
         KmError, match=r"releases/v1\.0\.0/km-linux-amd64 no longer matches its published checksum"
     ):
-        promote_version(dest, parse_version("v1.0.0"), R, scripts_dir=scripts)
+        promote(dest, parse_version("v1.0.0"), R, scripts=scripts)
     assert snapshot(blobs) == before
     assert read_blob(blobs, "meta/version") == b"v1.1.0\n"
 
@@ -69,12 +69,12 @@ def test_release_refuses_a_corrupted_blob_with_its_old_md5(
     dest: AzureBlobDestination, blobs: BlobServiceClient, release_of: Any, scripts: Any
 ) -> None:
     v1, rc = release_of("v1.0.0"), release_of("v1.2.0-rc.1")
-    publish_release(v1, dest, R, scripts_dir=scripts)
-    publish_release(rc, dest, R, scripts_dir=scripts)  # a pre-release: published, not current
+    publish(v1, dest, R, scripts=scripts)
+    publish(rc, dest, R, scripts=scripts)  # a pre-release: published, not current
     flip_keeping_md5(blobs, "releases/v1.2.0-rc.1/km-windows-amd64.exe")
     before = snapshot(blobs)
     with pytest.raises(KmError, match=r"km-windows-amd64\.exe no longer matches its published checksum"):
-        publish_release(rc, dest, R, scripts_dir=scripts, promote=True)
+        publish(rc, dest, R, scripts=scripts, promote=True)
     assert snapshot(blobs) == before
     assert read_blob(blobs, "meta/version") == b"v1.0.0\n"
     assert_consistent(blobs, {"v1.0.0": v1})
@@ -88,19 +88,19 @@ def test_a_held_lease_refuses_a_second_publisher_naming_the_holder(
     scripts: Any,
 ) -> None:
     v1, v2 = release_of("v1.0.0"), release_of("v1.1.0")
-    publish_release(v1, dest, R, scripts_dir=scripts)
+    publish(v1, dest, R, scripts=scripts)
     assert blob_props(blobs, LOCK_KEY) is None, "no lock blob stays behind"
     before = snapshot(blobs)
     with dest.publishing("release v9.9.9"):
         for attempt in (
-            lambda: publish_release(v2, other(azurite), R, scripts_dir=scripts),
-            lambda: promote_version(other(azurite), parse_version("v1.0.0"), R, scripts_dir=scripts),
+            lambda: publish(v2, other(azurite), R, scripts=scripts),
+            lambda: promote(other(azurite), parse_version("v1.0.0"), R, scripts=scripts),
         ):
             with pytest.raises(KmError, match=r"is locked by another publisher: release v9\.9\.9 \(pid "):
                 attempt()
     assert {k: v for k, v in snapshot(blobs).items() if k != LOCK_KEY} == before
     assert blob_props(blobs, LOCK_KEY) is None
-    publish_release(v2, other(azurite), R, scripts_dir=scripts)  # free again
+    publish(v2, other(azurite), R, scripts=scripts)  # free again
     assert read_blob(blobs, "meta/version") == b"v1.1.0\n"
 
 
@@ -114,14 +114,14 @@ def test_two_publishers_at_once(
     azurite: azurite_mod.Azurite, blobs: BlobServiceClient, release_of: Any, scripts: Any
 ) -> None:
     v1, v2 = release_of("v1.0.0"), release_of("v1.1.0")
-    publish_release(v1, other(azurite), R, scripts_dir=scripts)
+    publish(v1, other(azurite), R, scripts=scripts)
 
     def slow() -> AzureBlobDestination:
         return _Slow.from_connection_string(azurite.connection_string(), R, retry=FAST)  # type: ignore[return-value]
 
     jobs: dict[str, Callable[[], object]] = {
-        "release v1.1.0": lambda: publish_release(v2, slow(), R, scripts_dir=scripts),
-        "promote v1.0.0": lambda: promote_version(slow(), parse_version("v1.0.0"), R, scripts_dir=scripts),
+        "release v1.1.0": lambda: publish(v2, slow(), R, scripts=scripts),
+        "promote v1.0.0": lambda: promote(slow(), parse_version("v1.0.0"), R, scripts=scripts),
     }
     start = threading.Barrier(len(jobs))
     results: dict[str, str] = {}

@@ -13,11 +13,11 @@ from azure.storage.blob import BlobServiceClient, ContentSettings
 from kmrelease.destinations.azure import AzureBlobDestination
 from kmrelease.errors import KmError
 from kmrelease.hashing import digest_bytes
-from kmrelease.publish import promote_version, publish_release
 from kmrelease.ui import Reporter, _NullBar
 from kmrelease.urlspace import CONTAINERS, Kind, headers_of, key_of
 from kmrelease.version import parse_version
 from tests.integration.azure.conftest import all_blobs, assert_consistent, blob_props, read_blob
+from tests.support.releases import promote, publish
 
 pytestmark = pytest.mark.azurite
 R = Reporter(quiet=True)
@@ -28,7 +28,7 @@ def test_layout_headers_and_md5(
     dest: AzureBlobDestination, blobs: BlobServiceClient, release_of: Any, scripts: Path
 ) -> None:
     rel = release_of("v1.0.0", sizes=BIG)
-    out = publish_release(rel, dest, R, scripts_dir=scripts)
+    out = publish(rel, dest, R, scripts=scripts)
     assert out.promoted and out.current == "v1.0.0"
     assert sorted(out.uploaded) == sorted(rel.names)
 
@@ -91,9 +91,9 @@ def test_rerun_uploads_nothing(
     dest: AzureBlobDestination, blobs: BlobServiceClient, release_of: Any, scripts: Path
 ) -> None:
     rel = release_of("v1.0.0")
-    publish_release(rel, dest, R, scripts_dir=scripts)
+    publish(rel, dest, R, scripts=scripts)
     before = {k: (b.last_modified, b.etag) for k, b in all_blobs(blobs).items()}  # type: ignore[attr-defined]
-    again = publish_release(rel, dest, R, scripts_dir=scripts)
+    again = publish(rel, dest, R, scripts=scripts)
     assert again.uploaded == [] and again.bytes_uploaded == 0
     assert sorted(again.skipped) == sorted(rel.names)
     assert not again.changed_public
@@ -106,14 +106,14 @@ def test_versions_are_immutable_unless_forced(
 ) -> None:
     from tests.support.fake_release import make_dist
 
-    publish_release(release_of("v1.0.0"), dest, R, scripts_dir=scripts)
+    publish(release_of("v1.0.0"), dest, R, scripts=scripts)
     before = {k: b.etag for k, b in all_blobs(blobs).items()}  # type: ignore[attr-defined]
     rebuilt = make_dist(tmp_path / "other", "v1.0.0", salt="changed")
     with pytest.raises(KmError, match="already published with other content.*--force"):
-        publish_release(rebuilt, dest, R, scripts_dir=scripts)
+        publish(rebuilt, dest, R, scripts=scripts)
     assert {k: b.etag for k, b in all_blobs(blobs).items()} == before  # type: ignore[attr-defined]
 
-    out = publish_release(rebuilt, dest, R, scripts_dir=scripts, force=True)
+    out = publish(rebuilt, dest, R, scripts=scripts, force=True)
     assert sorted(out.uploaded) == sorted(rebuilt.names)
     assert_consistent(blobs, {"v1.0.0": rebuilt})
 
@@ -142,27 +142,27 @@ def test_promotion_rollback_and_prereleases(
 ) -> None:
     v1, v2 = release_of("v1.0.0"), release_of("v1.1.0")
     releases = {"v1.0.0": v1, "v1.1.0": v2}
-    publish_release(v1, dest, R, scripts_dir=scripts)
-    publish_release(v2, dest, R, scripts_dir=scripts)
+    publish(v1, dest, R, scripts=scripts)
+    publish(v2, dest, R, scripts=scripts)
     assert assert_consistent(blobs, releases) == "v1.1.0"
 
     # an older version published later does not become current
     v0 = release_of("v0.9.0")
     releases["v0.9.0"] = v0
-    out = publish_release(v0, dest, R, scripts_dir=scripts)
+    out = publish(v0, dest, R, scripts=scripts)
     assert not out.promoted and assert_consistent(blobs, releases) == "v1.1.0"
 
     # a pre-release is published under its own path and never becomes current by itself
     rc = release_of("v1.2.0-rc.1")
     releases["v1.2.0-rc.1"] = rc
-    out = publish_release(rc, dest, R, scripts_dir=scripts)
+    out = publish(rc, dest, R, scripts=scripts)
     assert not out.promoted
     assert assert_consistent(blobs, releases) == "v1.1.0"
     assert blob_props(blobs, "releases/v1.2.0-rc.1/manifest.json") is not None
     assert json.loads(read_blob(blobs, "meta/health") or b"")["version"] == "v1.1.0"
 
     # rollback (`inv promote --version v1.0.0`): latest/ is v1.0.0 again, v1.1.0 is kept
-    out = promote_version(dest, parse_version("v1.0.0"), R, scripts_dir=scripts)
+    out = promote(dest, parse_version("v1.0.0"), R, scripts=scripts)
     assert out.promoted
     assert assert_consistent(blobs, releases) == "v1.0.0"
     assert json.loads(read_blob(blobs, "meta/health") or b"")["version"] == "v1.0.0"
@@ -172,13 +172,13 @@ def test_promotion_rollback_and_prereleases(
         assert p.content_settings.cache_control == "public, max-age=86400"  # latest/, not immutable
 
     # the pre-release made current on request (`--promote`)
-    out = publish_release(rc, dest, R, scripts_dir=scripts, promote=True)
+    out = publish(rc, dest, R, scripts=scripts, promote=True)
     assert out.promoted and out.uploaded == []
     assert assert_consistent(blobs, releases) == "v1.2.0-rc.1"
 
     # promoting a version that was never published changes nothing
     with pytest.raises(KmError, match="never published"):
-        promote_version(dest, parse_version("v7.0.0"), R, scripts_dir=scripts)
+        promote(dest, parse_version("v7.0.0"), R, scripts=scripts)
     assert assert_consistent(blobs, releases) == "v1.2.0-rc.1"
 
 
@@ -186,11 +186,11 @@ def test_promote_refuses_incomplete_version(
     dest: AzureBlobDestination, blobs: BlobServiceClient, release_of: Any, scripts: Path
 ) -> None:
     v1, v2 = release_of("v1.0.0"), release_of("v1.1.0")
-    publish_release(v2, dest, R, scripts_dir=scripts)
-    publish_release(v1, dest, R, scripts_dir=scripts)
+    publish(v2, dest, R, scripts=scripts)
+    publish(v1, dest, R, scripts=scripts)
     blobs.get_blob_client("releases", "v1.0.0/km-darwin-arm64").delete_blob()
     with pytest.raises(KmError, match="incomplete"):
-        promote_version(dest, parse_version("v1.0.0"), R, scripts_dir=scripts)
+        promote(dest, parse_version("v1.0.0"), R, scripts=scripts)
     assert assert_consistent(blobs, {"v1.0.0": v1, "v1.1.0": v2}) == "v1.1.0"
 
 
@@ -199,7 +199,7 @@ def test_rerun_repairs_latest_headers(
 ) -> None:
     """A copy whose headers never got set (a crash between copy and set-properties) is redone."""
     rel = release_of("v1.0.0")
-    publish_release(rel, dest, R, scripts_dir=scripts)
+    publish(rel, dest, R, scripts=scripts)
     bc = blobs.get_blob_client("releases", "latest/SHA256SUMS")
     md5 = bc.get_blob_properties().content_settings.content_md5
     bc.set_http_headers(
@@ -209,14 +209,14 @@ def test_rerun_repairs_latest_headers(
             content_md5=md5,
         )
     )
-    publish_release(rel, dest, R, scripts_dir=scripts)
+    publish(rel, dest, R, scripts=scripts)
     assert bc.get_blob_properties().content_settings.cache_control == "public, max-age=86400"
 
 
 def test_dry_run_and_check_writable_change_nothing(
     dest: AzureBlobDestination, blobs: BlobServiceClient, release_of: Any, scripts: Path
 ) -> None:
-    out = publish_release(release_of("v1.0.0"), dest, R, scripts_dir=scripts, dry_run=True)
+    out = publish(release_of("v1.0.0"), dest, R, scripts=scripts, dry_run=True)
     assert out.uploaded == [] and not out.promoted
     assert list(blobs.list_containers()) == []  # not even the containers
 
@@ -229,7 +229,7 @@ def test_production_accounts_never_get_containers_created(
     d = AzureBlobDestination.from_connection_string(azurite.connection_string(), R, retry=FAST)
     d.create_containers = False  # what a non-loopback account gets: terraform owns the containers
     with pytest.raises(KmError, match="terraform"):
-        publish_release(release_of("v1.0.0"), d, R, scripts_dir=scripts)
+        publish(release_of("v1.0.0"), d, R, scripts=scripts)
     assert list(blobs.list_containers()) == []
 
 
@@ -238,7 +238,7 @@ def test_list_and_delete(
 ) -> None:
     assert dest.list("releases/latest/") == []
     rel = release_of("v1.0.0")
-    publish_release(rel, dest, R, scripts_dir=scripts)
+    publish(rel, dest, R, scripts=scripts)
     assert dest.list("releases/latest/") == sorted(f"releases/latest/{n}" for n in rel.names)
     dest.delete("releases/latest/SHA256SUMS")
     dest.delete("releases/latest/SHA256SUMS")  # missing is fine
@@ -261,7 +261,7 @@ def test_large_files_go_in_blocks_with_content_md5(
 
     monkeypatch.setattr(azure_mod, "SINGLE_PUT", 1024 * 1024)
     rel = release_of("v1.0.0", sizes=BIG)
-    publish_release(rel, dest, R, scripts_dir=scripts)
+    publish(rel, dest, R, scripts=scripts)
     big = next(f for f in rel.files if f.name == "km-linux-amd64")
     bc = blobs.get_blob_client("releases", "v1.0.0/km-linux-amd64")
     committed, _ = bc.get_block_list()
