@@ -22,10 +22,9 @@ import threading
 import time
 from pathlib import Path
 
-from kmrelease.config import ROOT
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout: tests.support
 
-sys.path.insert(0, str(ROOT))
-
+ROOT = Path(__file__).resolve().parents[1]  # this checkout
 CLIENTS = 50
 SLOW = 200
 SECONDS = float(os.environ.get("KM_BENCH_SECONDS", "4"))
@@ -51,12 +50,12 @@ def serve_main(kind: str, site: str) -> None:
 
 def make_site(tmp: Path) -> Path:
     from kmrelease.destinations.local import LocalSite
-    from kmrelease.publish import publish_release
     from kmrelease.ui import Reporter
     from tests.support.fake_release import make_dist, make_scripts
+    from tests.support.releases import publish
 
     rel = make_dist(tmp / "dist", "v1.0.0")
-    publish_release(rel, LocalSite(tmp / "site"), Reporter(quiet=True), scripts_dir=make_scripts(tmp))
+    publish(rel, LocalSite(tmp / "site"), Reporter(quiet=True), scripts=make_scripts(tmp))
     return tmp / "site"
 
 

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import msgspec
 
-from kmrelease.config import ROOT
 from kmrelease.matrix import TARGETS
 
+ROOT = Path(__file__).resolve().parents[1]  # this checkout
 LINES = int(os.environ.get("KM_BENCH_METRICS_LINES", "1000000"))
 ROUNDS = int(os.environ.get("KM_BENCH_ROUNDS", "3"))
 TIME_GOAL_S = 5.0
@@ -39,7 +39,7 @@ START = datetime(2026, 3, 1, tzinfo=UTC)
 def write_log(path: Path, lines: int, seed: int = 12) -> None:
     """A week of plausible traffic, in time order, as the edge writes it."""
     rng = random.Random(seed)
-    files = [t.filename for t in TARGETS]
+    files = [t.file_name("km") for t in TARGETS]
     paths = (
         [f"/releases/v1.2.{p}/{f}" for p in (2, 3) for f in files]
         + [f"/releases/v1.2.3/{f}.sha256" for f in files]

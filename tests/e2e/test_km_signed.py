@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from kmrelease.config import ROOT
 from kmrelease.gotool import find_go
 from kmrelease.sign.keys import TrustedKey, trusted_keys_value
 from kmrelease.sign.signers import KeyFileSigner
 from kmrelease.sign.stage import sign_release
 from kmrelease.sign.statement import P256
 from kmrelease.ui import Reporter
+from tests.support.releases import ROOT
 from tests.support.signing import new_key
 from tests.support.sites import CdnServer, build_site, site_file
 from tools.containers import Engine, Images
