@@ -236,6 +236,7 @@ def publish_github_release(
     latest: bool | None = None,
     session: requests.Session | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    binary: str = "km",
 ) -> GithubOutcome:
     """Create or complete the GitHub Release of ``release.version``; idempotent."""
     tag = str(release.version)
@@ -282,7 +283,7 @@ def publish_github_release(
             "draft": True,
             "prerelease": pre,
             "make_latest": "false",
-            "body": f"km {tag}\n\nChecksums: `SHA256SUMS`; the same files are under /releases/{tag}/.",
+            "body": f"{binary} {tag}\n\nChecksums: `SHA256SUMS`; the same files are under /releases/{tag}/.",
         }
         commit = release.manifest.get("commit")
         if isinstance(commit, str) and commit:

@@ -105,7 +105,9 @@ def github_stage(ctx: ReleaseContext, rel: Release, *, latest: bool) -> None:
 
     api_url = os.environ.get("KM_GITHUB_API_URL") or API_URL
     repo = ctx.project.github_repository
-    publish_github_release(rel, repo, token, ctx.reporter, api_url=api_url, latest=latest)
+    publish_github_release(
+        rel, repo, token, ctx.reporter, api_url=api_url, latest=latest, binary=ctx.build.binary
+    )
 
 
 # --- the pipeline ---------------------------------------------------------------------
