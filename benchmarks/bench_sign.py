@@ -21,14 +21,12 @@ from pathlib import Path
 
 from kmrelease.build import build
 from kmrelease.checksums import write_checksums
-from kmrelease.matrix import TARGETS
 from kmrelease.sbom import sbom_stage
 from kmrelease.sign.keyvault import KeyVaultSigner
 from kmrelease.sign.signers import KeyFileSigner, Signer
 from kmrelease.sign.stage import sign_release
 from kmrelease.sign.statement import SIGNATURE_FILES
 from kmrelease.ui import Reporter
-from kmrelease.version import parse_version
 
 VERSION = "v0.0.1"
 QUIET = Reporter(quiet=True)
@@ -58,12 +56,15 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="km-bench-sign-") as tmp:
         root = Path(tmp)
-        build(parse_version(VERSION), TARGETS, QUIET, out_root=root)
-        dist = root / VERSION
-        names = [t.filename for t in TARGETS]
+        from tests.support.releases import context
+
+        ctx = context(VERSION, root)
+        build(ctx)
+        dist = ctx.dist
+        names = ctx.build.file_names
         sbom_stage(dist, names, QUIET, dry_run=False)
-        write_checksums(dist, QUIET)
-        baseline = median(lambda: write_checksums(dist, QUIET))
+        write_checksums(ctx)
+        baseline = median(lambda: write_checksums(ctx))
         new_key(root / "key.pem")
         key_file = median(fresh_signing(dist, KeyFileSigner(root / "key.pem")))
         warm_sign = median(lambda: sign_release(dist, VERSION, KeyFileSigner(root / "key.pem"), QUIET))

@@ -10,17 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from kmrelease import layout
 from kmrelease.artifacts import Release
 from kmrelease.authenticode import AuthenticodeKey, authenticode_stage, is_signed, unsigned_sha256
 from kmrelease.errors import KmError
 from kmrelease.matrix import TARGETS
 from kmrelease.prebuilt import assemble
 from kmrelease.ui import Reporter
-from kmrelease.version import parse_version
+from tests.support.releases import PROJECT, context
 
 QUIET = Reporter(quiet=True)
-EXES = [t.filename for t in TARGETS if t.os == "windows"]
+EXES = [PROJECT.build.file_name(t) for t in TARGETS if t.os == "windows"]
 EPOCH = 1767225600
 
 
@@ -115,13 +114,13 @@ def test_check_reproducible_compares_without_the_signature(
 ) -> None:
     """Split CI builds whose Windows binaries were signed afterwards still prove reproducible."""
     key, _ = test_ca
-    monkeypatch.setattr(layout, "DIST", tmp_path / "dist")
     src = tmp_path / "prebuilt"
     shutil.copytree(release_v1.files[0].path.parent, src, ignore=shutil.ignore_patterns(".build", "*.json"))
     authenticode_stage(src, EXES, key, EPOCH, QUIET, dry_run=False)
-    assemble(src, parse_version("v1.0.0"), QUIET, check_reproducible=True, dry_run=True)
+    ctx = context("v1.0.0", tmp_path / "dist", dry_run=True)
+    assemble(ctx, src, check_reproducible=True)
     data = bytearray((src / EXES[0]).read_bytes())
     data[len(data) // 3] ^= 0xFF  # the code changed under a (now broken) signature
     (src / EXES[0]).write_bytes(data)
     with pytest.raises(KmError, match=f"differ from a local rebuild: {EXES[0]}"):
-        assemble(src, parse_version("v1.0.0"), QUIET, check_reproducible=True, dry_run=True)
+        assemble(ctx, src, check_reproducible=True)

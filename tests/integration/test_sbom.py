@@ -12,9 +12,9 @@ from kmrelease.artifacts import Release, load_release
 from kmrelease.checksums import write_checksums
 from kmrelease.errors import KmError
 from kmrelease.gotool import find_go
-from kmrelease.matrix import TARGETS
 from kmrelease.sbom import SBOM_DIR, parse_go_version_m, sbom_stage
 from kmrelease.ui import Reporter
+from tests.support.releases import PROJECT, context
 
 QUIET = Reporter(quiet=True)
 
@@ -24,7 +24,8 @@ def test_every_binary_gets_a_valid_reproducible_sbom_covered_by_sha256sums(
 ) -> None:
     dist = tmp_path / "v1.0.0"
     shutil.copytree(release_v1.files[0].path.parent, dist)
-    names = [t.filename for t in TARGETS]
+    names = PROJECT.build.file_names
+    ctx = context("v1.0.0", tmp_path)
     paths = sbom_stage(dist, names, QUIET, dry_run=False)
     assert [p.name for p in paths] == [n + ".cdx.json" for n in names]
     doc = json.loads(paths[0].read_text())
@@ -40,10 +41,10 @@ def test_every_binary_gets_a_valid_reproducible_sbom_covered_by_sha256sums(
     first = paths[0].read_bytes()
     sbom_stage(dist, names, QUIET, dry_run=False)
     assert paths[0].read_bytes() == first  # the same binary, the same bytes
-    write_checksums(dist, QUIET)
+    write_checksums(ctx)
     sums = (dist / "SHA256SUMS").read_text()
     assert all(f"  {n}.cdx.json\n" in sums for n in names)
-    rel = load_release(dist, "v1.0.0")
+    rel = load_release(ctx)
     assert {n + ".cdx.json" for n in names} <= set(rel.names)
     # the validator of the CycloneDX library accepts it
     from cyclonedx.schema import SchemaVersion
