@@ -307,6 +307,12 @@ def parse_build(table: _Table) -> BuildConfig:
     version_output = table.string("version_output", DEFAULT_VERSION_OUTPUT)
     check_template(table, "version_output", version_output, VERSION_OUTPUT_PLACEHOLDERS)
     version_check = table.boolean("version_check", True)
+    if version_check and not version_output.startswith("{binary} {version}"):
+        table.key_error(
+            "version_output",
+            f"{version_output!r} must start with '{{binary}} {{version}}': the install scripts check "
+            "that line before they replace anything",
+        )
     table.done()
     return BuildConfig(
         main=main,

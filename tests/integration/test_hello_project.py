@@ -127,7 +127,7 @@ def test_release_builds_the_configured_binaries(
     packages = sorted(p.name for p in (dist / "packages").iterdir())
     assert "hello_1.0.0_amd64.deb" in packages and "hello-darwin-arm64-brew" in packages
     assert not [n for n in packages if "kilometers" in n.lower() or n.startswith("km")], packages
-    want = "hello version v1.0.0 (linux/amd64, commit none, built 2026-01-01T00:00:00Z)"
+    want = "hello v1.0.0 built 2026-01-01T00:00:00Z from none for linux/amd64"
     assert f"hello-linux-amd64: ran natively: {want}" in released.stderr
     assert "verified" in released.stderr
     site = project / "site"
@@ -151,7 +151,7 @@ def test_serve_verify_and_install(
         "KM_INSTALL_SOURCE": "cdn",
     }
     install = run(["sh", "-c", f"curl -fsSL {edge}/install.sh | sh"], tmp_path, install_env, timeout=300)
-    assert "hello version v1.0.0 (linux/amd64" in install.stdout
+    assert "hello v1.0.0 built 2026-01-01T00:00:00Z from none for linux/amd64" in install.stdout
     hello = run([str(bindir / "hello")], tmp_path, install_env)
     assert hello.stdout == "hello, world\n"
 

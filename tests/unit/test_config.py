@@ -75,7 +75,7 @@ def test_a_project_of_its_own(tmp_path: Path) -> None:
         tmp_path,
         'main = "./cmd"\nbinary = "hello"\ntargets = ["linux/amd64", "windows/arm64"]\n'
         'ldflags = ["-X main.version={version}", "-X main.commit={commit}"]\ntags = ["netgo"]\n'
-        'env = { GOFLAGS = "-mod=mod" }\nversion_output = "hello {version} {os}/{arch}"\n',
+        'env = { GOFLAGS = "-mod=mod" }\nversion_output = "{binary} {version} {os}/{arch}"\n',
     )
     build = project.build  # type: ignore[attr-defined]
     assert build.file_names == ["hello-linux-amd64", "hello-windows-arm64.exe"]
@@ -174,6 +174,10 @@ MISTAKES = [
     ('env = { "A-B" = "1" }\n', r"\[build\] env: 'A-B' is not an environment variable name"),
     ("env = { GOFLAGS = 1 }\n", r"\[build\] env: must be a table of strings"),
     ('version_check = "no"\n', r"\[build\] version_check: must be true or false"),
+    (
+        'version_output = "{version} {binary}"\n',
+        r"\[build\] version_output: '\{version\} \{binary\}' must start with",
+    ),
 ]
 
 
