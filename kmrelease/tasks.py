@@ -283,10 +283,19 @@ def metrics(
     workspace: str = "",
 ) -> None:
     """Report downloads, installs, update checks, failures, cache and speed from the CDN access log."""
+    from .config import load_project
     from .metrics import MetricsRequest, run
 
+    binary = load_project().build.binary  # binary names and the User-Agent of update checks
     req = MetricsRequest(
-        source, Path(log) if log else None, since, until, format, Path(out) if out else None, workspace
+        source,
+        Path(log) if log else None,
+        since,
+        until,
+        format,
+        Path(out) if out else None,
+        workspace,
+        binary,
     )
     text = run(req, lambda line: print(line, file=sys.stderr))
     sys.stdout.write(text)
