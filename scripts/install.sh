@@ -464,6 +464,20 @@ file_size() {
     fi
 }
 
+# dest_size PATH: sets _fs_size to the size of a file, or to the sum of the files in a directory.
+dest_size() {
+    if [ -d "$1" ]; then
+        _ds_sum=0
+        for _ds_f in "$1"/*; do
+            file_size "$_ds_f"
+            _ds_sum=$((_ds_sum + _fs_size))
+        done
+        _fs_size=$_ds_sum
+    else
+        file_size "$1"
+    fi
+}
+
 # watchdog PIDFILE DEST HEADERS MAXBYTES STALL CAP: run in the background beside a command
 # that writes its pid to PIDFILE. Kills it (SIGTERM, then SIGKILL) when DEST grows past MAXBYTES, when it
 # runs longer than CAP s (for a download: KM_BASE_TIME s, then KM_BASE_TIME s plus the size
@@ -486,7 +500,7 @@ watchdog() {
         if [ -n "$_wd_pid" ] && ! kill -0 "$_wd_pid" 2>/dev/null; then
             return 0
         fi
-        file_size "$2"
+        dest_size "$2"
         _wd_why=""
         if [ "$_wd_t" -eq "$KM_BASE_TIME" ] && [ -f "$3" ]; then
             # Past the small-file time: the size the server announced sets the cap.
@@ -629,12 +643,19 @@ download_curl() {
         break
     done
     [ "$_sv_rc" -eq 0 ] && return 0
+    curl_failure "$_dc_code"
+    return 1
+}
+
+# curl_failure HTTP-CODE: _dl_class and _dl_reason of a curl that ended with status _sv_rc
+# (its stderr in _dl_log).
+curl_failure() {
     last_line "$_dl_log"
     _dl_reason=${_ll_line#curl: }
     case "$_sv_rc" in
         22)
-            _dl_reason="HTTP $_dc_code"
-            case "$_dc_code" in
+            _dl_reason="HTTP $1"
+            case "$1" in
                 404) _dl_class=missing ;;
                 5[0-9][0-9]) _dl_class=server ;;
                 *) _dl_class=other ;;
@@ -646,7 +667,6 @@ download_curl() {
         63) _dl_class=oversize ;;
         *) _dl_class=other ;;
     esac
-    return 1
 }
 
 # classify_watchdog WHY MAXBYTES: the class and reason of a transfer the watchdog ended.
@@ -925,9 +945,100 @@ cdn_resolve_version() {
     km_want=$km_version
 }
 
-# fetch FROM: download the release's SHA256SUMS and its signature (checked at once), then
-# the asset's .sha256 and the asset, from FROM (the URL prefix of release km_version).
+# fetch_fast FROM: with curl, SHA256SUMS, its signature and the asset's .sha256 come in one
+# curl (one connection, one watchdog over km_tmp, each file within its own cap); curl
+# stops at the first transfer that fails or is not a 200 (a redirect is not followed).
+# Status 0: the three are in km_tmp; 1: a transfer failed (an HTTP error, no connection,
+# a stall, a timeout: _dl_* say which file and why, as download does); 2: a redirect or a
+# body over a cap: fetch then takes the files one at a time (their own rules and messages).
+fetch_fast() {
+    set -- "$1/SHA256SUMS" "$1/SHA256SUMS.$km_sig_ext" "$1/$km_asset.sha256" "$1"
+    for _ff_u in "$1" "$2" "$3"; do
+        check_url "download URL" "$_ff_u"
+    done
+    _dl_log="$km_tmp/download.log"
+    rm -f "$km_tmp/SHA256SUMS" "$km_tmp/signature" "$km_tmp/asset.sha256" "$_dl_log" "$km_tmp/watchdog" "$km_tmp/pid"
+    _ff_max=$((KM_MAX_SUMS_BYTES + KM_MAX_SIG_BYTES + KM_MAX_SHA256_BYTES))
+    _ff_cap=$((KM_BASE_TIME + _ff_max / KM_FLOOR_RATE))
+    # The watchdog sums km_tmp (the three files, and a few small ones already there).
+    supervised "$km_tmp" "$km_tmp/no-headers" $((_ff_max + 65536)) no "$_ff_cap" \
+        curl --proto '=http,https' --fail --fail-early --location --max-redirs 0 --silent --show-error \
+        --connect-timeout "$KM_CONNECT_TIMEOUT" --speed-limit "$KM_STALL_RATE" --speed-time "$KM_STALL_TIME" \
+        --max-time "$_ff_cap" --max-filesize "$KM_MAX_SUMS_BYTES" --write-out '%{http_code} %{size_download}\n' \
+        -o "$km_tmp/SHA256SUMS" "$1" -o "$km_tmp/signature" "$2" -o "$km_tmp/asset.sha256" "$3" \
+        >"$km_tmp/download.out" 2>"$_dl_log" </dev/null
+    # _ff_ok: how many transfers came back 200 within their caps; _ff_code: the HTTP status
+    # of the one after them.
+    _ff_ok=0
+    _ff_code=000
+    _ff_big=no
+    while IFS=' ' read -r _ff_c _ff_size; do
+        case "$_ff_ok:$_ff_size" in
+            *:*[!0-9]* | *:) _ff_big=yes ;;
+            0:*) [ "$_ff_size" -le "$KM_MAX_SUMS_BYTES" ] || _ff_big=yes ;;
+            1:*) [ "$_ff_size" -le "$KM_MAX_SIG_BYTES" ] || _ff_big=yes ;;
+            *) [ "$_ff_size" -le "$KM_MAX_SHA256_BYTES" ] || _ff_big=yes ;;
+        esac
+        if [ "$_ff_c" != 200 ] || [ "$_ff_big" = yes ]; then
+            _ff_code=$_ff_c
+            break
+        fi
+        _ff_ok=$((_ff_ok + 1))
+    done <"$km_tmp/download.out"
+    case "$_sv_why:$_sv_rc:$_ff_big:$_ff_ok" in
+        :0:no:3) return 0 ;;
+        oversize:* | :63:* | *:yes:* | :47:* | *:3) return 2 ;;
+    esac
+    # As one at a time: a signature that came is checked before the .sha256 fails.
+    if [ "$_ff_ok" -eq 2 ]; then
+        verify_signature "$2"
+    fi
+    # The transfer after the ones that came back whole is the one that failed.
+    _ff_n=$_ff_ok
+    shift "$_ff_ok"
+    if [ -n "$_sv_why" ]; then
+        classify_watchdog "$_sv_why" 0
+    else
+        curl_failure "$_ff_code"
+    fi
+    sanitise "$_dl_reason" 160
+    _dl_reason=$_sn_text
+    if [ "$_ff_n" -eq 1 ] && [ "$_dl_class" = missing ]; then
+        err "km $km_version has no signature ($1: $_dl_reason): refusing to install (not retried from another source)"
+    fi
+    _dl_reason="$1: $_dl_reason"
+    return 1
+}
+
+# fetch FROM SOURCE: download the release's SHA256SUMS and its signature (checked at once),
+# then the asset's .sha256 and the asset, from FROM (the URL prefix of release km_version)
+# of SOURCE (cdn or github).
 fetch() {
+    km_asset_url="$1/$km_asset"
+    _f_fast=2
+    # The CDN's files are not redirected (GitHub's always are): one connection for the
+    # three small ones when curl can, then the binary.
+    if [ "$2" = cdn ] && [ "$km_downloader" = curl ] && [ "$km_verifier" != none ]; then
+        fetch_fast "$1"
+        _f_fast=$?
+    fi
+    case $_f_fast in
+        0)
+            verify_signature "$1/SHA256SUMS.$km_sig_ext"
+            ;;
+        1) return 1 ;;
+        *) fetch_each "$1" || return 1 ;;
+    esac
+    say "downloading $km_asset_url"
+    if ! download "$km_asset_url" "$km_tmp/$km_bin" "$KM_MAX_BINARY_BYTES"; then
+        _dl_reason="$km_asset_url: $_dl_reason"
+        return 1
+    fi
+}
+
+# fetch_each FROM: SHA256SUMS, its signature (checked at once) and the asset's .sha256, one
+# download each.
+fetch_each() {
     if ! download "$1/SHA256SUMS" "$km_tmp/SHA256SUMS" "$KM_MAX_SUMS_BYTES"; then
         _dl_reason="$1/SHA256SUMS: $_dl_reason"
         return 1
@@ -942,14 +1053,8 @@ fetch() {
         fi
         verify_signature "$1/SHA256SUMS.$km_sig_ext"
     fi
-    km_asset_url="$1/$km_asset"
     if ! download "$km_asset_url.sha256" "$km_tmp/asset.sha256" "$KM_MAX_SHA256_BYTES"; then
         _dl_reason="$km_asset_url.sha256: $_dl_reason"
-        return 1
-    fi
-    say "downloading $km_asset_url"
-    if ! download "$km_asset_url" "$km_tmp/$km_bin" "$KM_MAX_BINARY_BYTES"; then
-        _dl_reason="$km_asset_url: $_dl_reason"
         return 1
     fi
 }
@@ -982,7 +1087,7 @@ from_cdn() {
     fi
     km_version=$km_want
     say "installing km $km_version for $km_os/$km_arch from $base_url"
-    fetch "$base_url/releases/$km_version"
+    fetch "$base_url/releases/$km_version" cdn
 }
 
 # github_latest: sets km_version to GitHub's latest release, read from where
@@ -1019,7 +1124,7 @@ from_github() {
         github_latest || return 1
     fi
     say "installing km $km_version for $km_os/$km_arch from GitHub"
-    fetch "$gh_base/$GITHUB_REPOSITORY/releases/download/$km_version"
+    fetch "$gh_base/$GITHUB_REPOSITORY/releases/download/$km_version" github
 }
 
 download_release() {

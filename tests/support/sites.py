@@ -183,6 +183,9 @@ class _ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY, as a CDN edge: the body is a second write after the headers, and Nagle
+    # would hold it for the client's delayed ACK (40 ms on a reused connection).
+    disable_nagle_algorithm = True
     server_version = "km-fake/1"
     owner: _Server  # set on the subclass made per server
 
