@@ -179,11 +179,10 @@ def release(req: ReleaseRequest, reporter: Reporter, project: ProjectConfig | No
     """Everything from source to a verified, current release."""
     flags = {"dry_run": req.dry_run, "skip_purge": req.skip_purge, "force": req.force, "promote": req.promote}
     project = project or load_project()
-    # the cheap checks first: nothing is built for a release that cannot be signed or published
-    plain = ReleaseContext.create(project, req.version, reporter, **flags)
-    signing, plain = plan_signing(plain, public=is_public(req.dest), where=f"--dest {req.dest}")
-    ctx = plain.replace(dest=open_destination(req.dest, req.site, project, reporter))
-    dest = destination(ctx)
+    # the cheap checks first: nothing is built for a release that cannot be published or signed
+    dest = open_destination(req.dest, req.site, project, reporter)
+    plain = ReleaseContext.create(project, req.version, reporter, dest=dest, **flags)
+    signing, ctx = plan_signing(plain, public=is_public(req.dest), where=f"--dest {req.dest}")
     dest.check_writable()
     install_scripts(ctx)
     build_stage(ctx, req.prebuilt, req.check_reproducible)

@@ -128,6 +128,7 @@ def test_production_needs_a_configured_key(tmp_path: Path, monkeypatch: pytest.M
     class Remote:
         label = "Azure Storage https://st.blob.core.windows.net"
         create_containers = False
+        public = True  # what users install from (Destination.public)
 
     assert is_production(Remote()) and not is_production(LocalSite(tmp_path))  # type: ignore[arg-type]
     with (
