@@ -209,6 +209,6 @@ def test_a_binary_over_the_cap_is_a_problem(
 
     monkeypatch.setattr(verify_mod, "BINARY_CAP", 1000)  # the fake binaries are ~100 KB
     with pytest.raises(KmError) as err:
-        verify(edge, QUIET)
+        verify(edge, QUIET, PROJECT.build)
     text = findings_of(err.value, capsys)
     assert "/releases/v1.0.0/km-linux-amd64: larger than 1000 bytes" in text
