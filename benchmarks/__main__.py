@@ -1,11 +1,12 @@
-"""``python -m benchmarks [NAME...]``: the benchmarks (release, install, azure, metrics, edge, packages)."""
+"""``python -m benchmarks [NAME...]``: the benchmarks (release, goreleaser, install, azure, metrics, edge,
+packages, sign)."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-ALL = ("release", "install", "azure", "metrics", "edge", "packages", "sign")
+ALL = ("release", "goreleaser", "install", "azure", "metrics", "edge", "packages", "sign")
 
 
 def main(argv: list[str]) -> int:
