@@ -37,6 +37,15 @@ def hash_file(path: Path) -> FileDigest:
     return _digest(path)
 
 
+def hash_sha256(path: Path) -> str:
+    """SHA-256 (hex) of what the file holds now, never from the memo; no MD5 (half the work)."""
+    sha = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
 def _digest(path: Path) -> FileDigest:
     sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
     with path.open("rb") as fh:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import KmError
-from ..hashing import CHUNK, FileDigest, digest_file, hash_file
+from ..hashing import CHUNK, FileDigest, digest_file, hash_sha256
 from ..ui import Bar
 from .base import Cdn, ObjectInfo
 from .guard import busy, holder_line, moved
@@ -128,7 +128,7 @@ class LocalSite:
 
     def sha256(self, key: str) -> str | None:
         path = self._path(key)
-        return hash_file(path).sha256 if path.is_file() else None
+        return hash_sha256(path) if path.is_file() else None
 
     def replace_if(self, key: str, data: bytes, headers: dict[str, str], expected: bytes | None) -> None:
         # Every writer of a site holds its publisher lock, so compare-then-replace is atomic here.

@@ -1,0 +1,38 @@
+"""hash_sha256: what the file holds now (the local destination's content check), never the memo."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from kmrelease.destinations.local import LocalSite
+from kmrelease.hashing import CHUNK, digest_file, hash_sha256
+
+
+def test_hash_sha256_is_the_sha256_of_the_bytes(tmp_path: Path) -> None:
+    data = os.urandom(CHUNK + 17)  # more than one chunk
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    assert hash_sha256(path) == hashlib.sha256(data).hexdigest() == digest_file(path).sha256
+
+
+def test_hash_sha256_sees_a_change_the_memo_cannot(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"a" * 100)
+    st = path.stat()
+    assert digest_file(path).sha256 == hashlib.sha256(b"a" * 100).hexdigest()
+    with path.open("r+b") as fh:  # same inode, size and mtime: only a full read can tell
+        fh.write(b"b")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert digest_file(path).sha256 == hashlib.sha256(b"a" * 100).hexdigest()  # the memo
+    assert hash_sha256(path) == hashlib.sha256(b"b" + b"a" * 99).hexdigest()
+
+
+def test_local_destination_sha256_reads_the_file_now(tmp_path: Path) -> None:
+    dest = LocalSite(tmp_path)
+    (tmp_path / "releases").mkdir()
+    path = tmp_path / "releases" / "x"
+    path.write_bytes(b"one")
+    assert dest.sha256("releases/x") == hashlib.sha256(b"one").hexdigest()
+    assert dest.sha256("releases/missing") is None
