@@ -16,7 +16,14 @@ class FileDigest:
     md5: bytes  # raw: what Azure stores as Content-MD5
 
 
-_MEMO: dict[tuple[str, int, int, int, int], FileDigest] = {}
+_Key = tuple[str, int, int, int, int]
+_MEMO: dict[_Key, FileDigest] = {}
+_MD5_MEMO: dict[_Key, tuple[int, bytes]] = {}
+
+
+def _key(path: Path) -> _Key:
+    st = path.stat()
+    return (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def digest_file(path: Path) -> FileDigest:
@@ -25,11 +32,26 @@ def digest_file(path: Path) -> FileDigest:
     The memo key holds the inode, size and nanosecond mtime, so a rewrite (in place
     or by rename) is always hashed again.
     """
-    st = path.stat()
-    key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    key = _key(path)
     if key not in _MEMO:
         _MEMO[key] = _digest(path)
     return _MEMO[key]
+
+
+def md5_file(path: Path) -> tuple[int, bytes]:
+    """Size and raw MD5 (what a destination's stat compares), remembered like :func:`digest_file`;
+    no SHA-256 unless :func:`digest_file` already made one."""
+    key = _key(path)
+    if key in _MEMO:
+        return _MEMO[key].size, _MEMO[key].md5
+    if key not in _MD5_MEMO:
+        md5, size = hashlib.md5(usedforsecurity=False), 0
+        with path.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                md5.update(chunk)
+                size += len(chunk)
+        _MD5_MEMO[key] = (size, md5.digest())
+    return _MD5_MEMO[key]
 
 
 def hash_file(path: Path) -> FileDigest:

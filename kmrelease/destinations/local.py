@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import KmError
-from ..hashing import CHUNK, FileDigest, digest_file, hash_sha256
+from ..hashing import CHUNK, FileDigest, hash_sha256, md5_file
 from ..ui import Bar
 from .base import Cdn, ObjectInfo
 from .guard import busy, holder_line, moved
@@ -65,8 +65,8 @@ class LocalSite:
         path = self._path(key)
         if not path.is_file():
             return None
-        d = digest_file(path)
-        return ObjectInfo(d.size, d.md5)
+        size, md5 = md5_file(path)
+        return ObjectInfo(size, md5)
 
     def read_bytes(self, key: str) -> bytes | None:
         try:

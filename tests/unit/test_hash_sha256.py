@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from kmrelease.destinations.local import LocalSite
-from kmrelease.hashing import CHUNK, digest_file, hash_sha256
+from kmrelease.hashing import CHUNK, digest_file, hash_sha256, md5_file
 
 
 def test_hash_sha256_is_the_sha256_of_the_bytes(tmp_path: Path) -> None:
@@ -36,3 +36,23 @@ def test_local_destination_sha256_reads_the_file_now(tmp_path: Path) -> None:
     path.write_bytes(b"one")
     assert dest.sha256("releases/x") == hashlib.sha256(b"one").hexdigest()
     assert dest.sha256("releases/missing") is None
+
+
+def test_md5_file_agrees_with_digest_file_and_sees_a_rewrite(tmp_path: Path) -> None:
+    path = tmp_path / "g"
+    path.write_bytes(b"x" * 1000)
+    assert md5_file(path) == (1000, hashlib.md5(b"x" * 1000, usedforsecurity=False).digest())
+    path.write_bytes(b"y" * 999)  # a new size (and mtime): hashed again
+    assert md5_file(path) == (999, hashlib.md5(b"y" * 999, usedforsecurity=False).digest())
+    d = digest_file(path)
+    assert md5_file(path) == (d.size, d.md5)
+
+
+def test_local_destination_stat_is_size_and_md5(tmp_path: Path) -> None:
+    dest = LocalSite(tmp_path)
+    (tmp_path / "releases").mkdir()
+    (tmp_path / "releases" / "y").write_bytes(b"two")
+    info = dest.stat("releases/y")
+    assert info is not None
+    assert (info.size, info.md5) == (3, hashlib.md5(b"two", usedforsecurity=False).digest())
+    assert dest.stat("releases/none") is None
