@@ -24,7 +24,6 @@ no report holds an address, a hash or a full User-Agent.
 from __future__ import annotations
 
 import math
-import mmap
 import re
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -154,8 +153,7 @@ class _Class(NamedTuple):
 _OTHER = _Class("other")
 _BYTES = attrgetter("bytes")
 _TTFB = attrgetter("ttfb")
-_COUNTRY = attrgetter("country")
-_CACHE = attrgetter("cache")
+_PLACE = attrgetter("country", "cache")
 _TIME = attrgetter("time")
 
 
@@ -193,8 +191,7 @@ class Aggregator:
         self.requests = 0
         self.bytes = 0
         self.ttfb_s: Counter[float] = Counter()  # seconds -> requests (few distinct values)
-        self.countries: Counter[str] = Counter()
-        self.caches: Counter[str] = Counter()  # cacheStatus -> requests
+        self.places: Counter[tuple[str, str]] = Counter()  # (country, cacheStatus) -> requests
         self.failures: Counter[tuple[str, int]] = Counter()
         self._served: Counter[tuple[int, _Class]] = Counter()  # (day since the epoch, binary) -> downloads
         self.update_checks = 0
@@ -213,15 +210,15 @@ class Aggregator:
             self.requests += len(block)
             self.bytes += sum(map(_BYTES, block))
             self.ttfb_s.update(map(_TTFB, block))
-            self.countries.update(map(_COUNTRY, block))
-            self.caches.update(map(_CACHE, block))
+            self.places.update(map(_PLACE, block))  # one pass for two counters: split in report()
             self._count(block)
         return self
 
     def _count(self, block: Sequence[Fields]) -> None:
-        """The counting rules, for the requests of a block that they concern (one loop: hot)."""
+        """The counting rules, for the requests of a block that they concern (one loop: hot).
+        Expired per-client state is forgotten between blocks (it never changes a count)."""
         classes, last_get, pending, served = self._classes, self._last_get, self._pending, self._served
-        repeat, prune_at, agent = REPEAT_WINDOW, self._pruned + PRUNE_EVERY, self.agent_prefix
+        repeat, agent, t = REPEAT_WINDOW, self.agent_prefix, 0.0
         for r in block:
             status = r.status
             if status >= 400:
@@ -231,10 +228,8 @@ class Aggregator:
                 continue
             cls, path = classes.get(r.uri) or self._classify(r.uri)
             kind = cls.kind
-            if kind == "other":
-                continue
-            t = r.time.timestamp()
             if kind == "binary":
+                t = r.time.timestamp()
                 key = (r.client, path)
                 last = last_get.get(key, -repeat)
                 last_get[key] = t
@@ -244,12 +239,12 @@ class Aggregator:
                         self._complete(pending[r.client], t)
             elif kind == "install":
                 self.started += 1
+                t = r.time.timestamp()
                 pending.setdefault(r.client, deque()).append(t)
-            elif r.agent.startswith(agent):  # kind == "version"
+            elif kind == "version" and r.agent.startswith(agent):
                 self.update_checks += 1
-            if t > prune_at or len(last_get) > PRUNE_SIZE:
-                self._prune(t)
-                prune_at = t + PRUNE_EVERY
+        if t > self._pruned + PRUNE_EVERY or len(last_get) > PRUNE_SIZE:
+            self._prune(t)
 
     def _complete(self, starts: deque[float], t: float) -> None:
         """A download at ``t`` completes the client's oldest install started within ten minutes."""
@@ -289,10 +284,12 @@ class Aggregator:
             downloads[(cls.version, cls.os, cls.arch)] += n
             per_day[(day, cls.os, cls.arch)] += n
         countries: Counter[str] = Counter()
-        for c, n in self.countries.items():
-            countries[c or UNKNOWN_COUNTRY] += n
-        hits = sum(n for c, n in self.caches.items() if c.upper() in HIT_STATUSES)
-        lookups = hits + sum(n for c, n in self.caches.items() if c.upper() in MISS_STATUSES)
+        caches: Counter[str] = Counter()
+        for (country, cache), n in self.places.items():
+            countries[country or UNKNOWN_COUNTRY] += n
+            caches[cache.upper()] += n
+        hits = sum(n for c, n in caches.items() if c in HIT_STATUSES)
+        lookups = hits + sum(n for c, n in caches.items() if c in MISS_STATUSES)
         return {
             "window": {"since": fmt_time(window.since), "until": fmt_time(window.until)},
             "downloads": [
@@ -390,36 +387,10 @@ class LocalStats:
 CHUNK = 1 << 20  # bytes read and decoded at a time
 
 
-def _chunks(fh: BinaryIO) -> Iterator[bytes | memoryview]:
-    """The file in blocks of whole lines (the last one may lack its newline): slices of a
-    read-only memory map (no copy), or blocks read when the file cannot be mapped."""
-    try:
-        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):  # empty, or not a regular file
-        yield from _read_chunks(fh)
-        return
-    with mm, memoryview(mm) as view:
-        start, size = 0, len(mm)
-        while start < size:
-            end = min(start + CHUNK, size)
-            if end < size:
-                cut = mm.rfind(b"\n", start, end) + 1
-                end = cut if cut > start else end
-            with view[start:end] as chunk:
-                yield chunk
-            _release(mm, start, end)
-            start = end
-
-
-def _release(mm: mmap.mmap, start: int, end: int) -> None:
-    """Drop the decoded pages from this process (they stay in the page cache): RSS stays small."""
-    page = mmap.PAGESIZE
-    first, last = start - start % page, end - end % page
-    if last > first and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-        mm.madvise(mmap.MADV_DONTNEED, first, last - first)
-
-
-def _read_chunks(fh: BinaryIO) -> Iterator[bytes]:
+def _chunks(fh: BinaryIO) -> Iterator[bytes]:
+    """The file in blocks of whole lines (the last one may lack its newline). Read, not
+    memory-mapped: a log truncated or rotated while it is read ends the blocks early
+    instead of killing the process with SIGBUS."""
     rest = b""
     while block := fh.read(CHUNK):
         block = rest + block
@@ -435,7 +406,7 @@ _STRICT = msgspec.json.Decoder(LogLine)  # numbers as numbers, as the local edge
 _LENIENT = msgspec.json.Decoder(LogLine, strict=False)  # "200" is 200, as Front Door writes it
 
 
-def _decode(chunk: bytes | memoryview, stats: LocalStats) -> list[LogLine]:
+def _decode(chunk: bytes, stats: LocalStats) -> list[LogLine]:
     """A block of lines at once; line by line when one of them is not a record."""
     for decoder in (_STRICT, _LENIENT):
         try:
