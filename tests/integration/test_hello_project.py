@@ -127,6 +127,8 @@ def test_release_builds_the_configured_binaries(
     packages = sorted(p.name for p in (dist / "packages").iterdir())
     assert "hello_1.0.0_amd64.deb" in packages and "hello-darwin-arm64-brew" in packages
     assert not [n for n in packages if "kilometers" in n.lower() or n.startswith("km")], packages
+    apt_release = next((project / "site").rglob("dists/stable/Release")).read_text()
+    assert "Origin: acme\n" in apt_release and "Label: acme\n" in apt_release  # from [project], not km's
     want = "hello v1.0.0 built 2026-01-01T00:00:00Z from none for linux/amd64"
     assert f"hello-linux-amd64: ran natively: {want}" in released.stderr
     assert "verified" in released.stderr
