@@ -21,6 +21,7 @@ MH_MAGIC_64 = 0xFEEDFACF
 CSMAGIC_EMBEDDED_SIGNATURE = 0xFADE0CC0
 CSMAGIC_CODEDIRECTORY = 0xFADE0C02
 CSSLOT_CODEDIRECTORY = 0
+CSSLOT_ALTERNATE_CODEDIRECTORIES = range(0x1000, 0x1005)  # codesign's SHA-256 beside a SHA-1 one
 CS_HASHTYPE_SHA256 = 2
 CS_ADHOC = 0x2
 
@@ -56,17 +57,23 @@ def _signature_range(data: bytes) -> tuple[int, int]:
 
 
 def _code_directory(data: bytes, dataoff: int, datasize: int) -> int:
-    """The file offset of the CodeDirectory inside the signature's SuperBlob."""
+    """The file offset of the SHA-256 CodeDirectory inside the signature's SuperBlob: the
+    primary one (Go's linker, codesign for macOS 11+), else an alternate one (codesign also
+    writes a SHA-1 primary for older deployment targets)."""
     magic, length, count = struct.unpack_from(">III", data, dataoff)
     if magic != CSMAGIC_EMBEDDED_SIGNATURE or length > datasize:
         raise ValueError("the code signature is not an embedded-signature SuperBlob")
+    found: list[int] = []
     for i in range(count):
         slot, off = struct.unpack_from(">II", data, dataoff + 12 + 8 * i)
-        if slot == CSSLOT_CODEDIRECTORY:
+        if slot == CSSLOT_CODEDIRECTORY or slot in CSSLOT_ALTERNATE_CODEDIRECTORIES:
             if off + 8 > length:
                 raise ValueError("the CodeDirectory lies outside the signature")
-            return dataoff + int(off)
-    raise ValueError("the code signature has no CodeDirectory")
+            found.append(dataoff + int(off))
+    if not found:
+        raise ValueError("the code signature has no CodeDirectory")
+    sha256 = [cd for cd in found if data[cd + 37] == CS_HASHTYPE_SHA256]
+    return (sha256 or found)[0]
 
 
 def read_code_signature(data: bytes) -> CodeSignature:

@@ -399,6 +399,24 @@ def keys_export(c: Context, key_id: str = "", name: str = "", dry_run: bool = Fa
     export_public_key(signer, folder, name, Reporter(), dry_run=dry_run)
 
 
+@task(
+    name="macos",
+    help={
+        "dir": "directory of the prebuilt binaries (its <binary>-darwin-* files are signed in place)",
+        "dry_run": "check the credentials and print the plan; sign nothing, send nothing to Apple",
+    },
+)
+@expected_failures
+def sign_macos(c: Context, dir: str = "", dry_run: bool = False) -> None:
+    """Developer ID-sign and notarize the darwin binaries (macOS; credentials from KM_APPLE_*)."""
+    from .config import load_project
+    from .macsign import sign_macos as run
+
+    if not dir:
+        raise KmError("give --dir DIR (the prebuilt binaries)")
+    run(Path(dir), load_project().build.binary, Reporter(), dry_run=dry_run)
+
+
 # --- ci: GitHub Actions glue (kmrelease/ci.py) ----------------------------------------
 
 
@@ -418,3 +436,4 @@ ns = Collection(build, checksums, packages, mirrors, release, promote, purge, ve
 ns.add_collection(Collection("infra", infra_plan, infra_apply, infra_outputs, infra_backup, infra_restore))
 ns.add_collection(Collection("ci", ci_prepare))
 ns.add_collection(Collection("keys", keys_export))
+ns.add_collection(Collection("sign", sign_macos))

@@ -69,3 +69,21 @@ def test_an_unsigned_binary_is_refused(darwin_arm64: Path) -> None:
     darwin_arm64.write_bytes(b"\x7fELF" + b"\0" * 60)
     with pytest.raises(KmError, match="not a 64-bit little-endian Mach-O"):
         check_code_signature(darwin_arm64)
+
+
+def test_a_sha256_code_directory_in_an_alternate_slot_is_the_one_checked(darwin_arm64: Path) -> None:
+    """codesign with an older deployment target writes a SHA-1 primary CodeDirectory and the
+    SHA-256 one in slot 0x1000: the SHA-256 one is checked, page by page."""
+    data = bytearray(darwin_arm64.read_bytes())
+    sig = read_code_signature(bytes(data))
+    blob = data.index((0xFADE0CC0).to_bytes(4, "big"), sig.code_limit)  # the SuperBlob
+    (count,) = struct.unpack_from(">I", data, blob + 8)
+    slots = [struct.unpack_from(">I", data, blob + 12 + 8 * i)[0] for i in range(count)]
+    i = slots.index(0)
+    struct.pack_into(">I", data, blob + 12 + 8 * i, 0x1000)  # the CodeDirectory moves to slot 0x1000
+    darwin_arm64.write_bytes(data)
+    assert check_code_signature(darwin_arm64).pages == sig.pages
+    data[sig.code_limit // 3] ^= 0xFF
+    darwin_arm64.write_bytes(data)
+    with pytest.raises(KmError, match="does not match its hash"):
+        check_code_signature(darwin_arm64)

@@ -250,7 +250,9 @@ def test_a_log_truncated_while_it_is_read_ends_the_report_early_not_the_process(
     """A log rotated with copytruncate under a running ``inv metrics``: what was read counts,
     nothing crashes (a memory-mapped reader would die of SIGBUS on the vanished pages)."""
     log = tmp_path / "access.jsonl"
-    line = json.dumps({"time": "2026-03-01T08:00:00.000Z", "httpMethod": "GET", "requestUri": "http://h/version"})
+    line = json.dumps(
+        {"time": "2026-03-01T08:00:00.000Z", "httpMethod": "GET", "requestUri": "http://h/version"}
+    )
     log.write_text((line + "\n") * 20_000)  # several blocks of the reader
     blocks = read_local(log, WINDOW)
     first = next(blocks)

@@ -151,7 +151,11 @@ def test_release_builds_one_target_per_job_and_publishes_once(release_wf: dict[s
     assert not any(str(s.get("uses", "")).startswith("actions/cache@") for s in build["steps"])
 
     publish = jobs["publish"]
-    assert publish["needs"] == ["prepare", "build"]
+    assert publish["needs"] == ["prepare", "build", "sign-macos"]
+    # runs when sign-macos was skipped (no Apple credentials), never after a failure
+    assert publish["if"] == (
+        "${{ !cancelled() && needs.build.result == 'success' && needs.sign-macos.result != 'failure' }}"
+    )
     download = next(
         s for s in publish["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact@")
     )
@@ -170,12 +174,14 @@ def test_release_builds_one_target_per_job_and_publishes_once(release_wf: dict[s
 # The package publishers' credentials: apt needs an OpenPGP key (not the Key Vault P-256 key),
 # and the tap, bucket and winget fork are other repositories than GITHUB_TOKEN's.
 PACKAGE_SECRETS = {"KM_APT_SIGNING_KEY", "KM_TAP_TOKEN", "KM_SCOOP_TOKEN", "KM_WINGET_TOKEN"}
+# Developer ID signing: a .p12 and an App Store Connect API key (Apple has no OIDC federation).
+APPLE_SECRETS = {"KM_APPLE_CERT_P12", "KM_APPLE_CERT_PASSWORD", "KM_APPLE_API_KEY"}
 
 
 def test_no_secret_other_than_the_github_token(release_wf: dict[str, Any], ci_wf: dict[str, Any]) -> None:
     assert set(re.findall(r"secrets\.([A-Za-z_]+)", json.dumps(ci_wf))) <= {"GITHUB_TOKEN"}
-    secrets = set(re.findall(r"secrets\.([A-Za-z_]+)", json.dumps(release_wf)))
-    assert secrets <= {"GITHUB_TOKEN", *PACKAGE_SECRETS}, secrets
+    secrets = set(re.findall(r"secrets\.([A-Za-z0-9_]+)", json.dumps(release_wf)))
+    assert secrets <= {"GITHUB_TOKEN", *PACKAGE_SECRETS, *APPLE_SECRETS}, secrets
     publish = next(s for s in release_wf["jobs"]["publish"]["steps"] if s.get("name") == "Publish")
     assert {k for k, v in publish["env"].items() if "secrets." in str(v)} == {
         "GITHUB_TOKEN",
@@ -262,3 +268,21 @@ def test_release_signs_with_key_vault_and_attests_every_released_file(release_wf
     step = steps[attest[0]]
     assert re.fullmatch(r"actions/attest-build-provenance@[0-9a-f]{40}", step["uses"])
     assert step["with"] == {"subject-checksums": "dist/${{ needs.prepare.outputs.version }}/SHA256SUMS"}
+
+
+def test_darwin_binaries_are_developer_id_signed_only_with_apple_credentials(
+    release_wf: dict[str, Any],
+) -> None:
+    job = release_wf["jobs"]["sign-macos"]
+    assert job["needs"] == ["prepare", "build"] and job["if"] == "vars.KM_APPLE_IDENTITY != ''"
+    assert job["runs-on"].startswith("macos-") and job["permissions"] == {"contents": "read"}
+    sign = next(s for s in job["steps"] if s.get("name") == "Sign and notarize")
+    assert sign["run"] == "inv sign.macos --dir prebuilt"
+    assert {k for k, v in sign["env"].items() if "secrets." in v} == APPLE_SECRETS
+    download = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact"))
+    uploads = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
+    targets = [t for t in TARGETS if t.os == "darwin"]
+    # the signed files replace the build job's artifacts under the same names, before publish
+    assert sorted(u["with"]["name"] for u in uploads) == sorted(PROJECT.build.file_name(t) for t in targets)
+    assert all(u["with"]["overwrite"] is True for u in uploads)
+    assert all(u["with"]["path"].startswith(download["with"]["path"] + "/") for u in uploads)
