@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +34,8 @@ def expected_failures(fn: F) -> F:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with _digest_store():
+                return fn(*args, **kwargs)
         except KmError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(exc.exit_code) from None
@@ -42,6 +44,20 @@ def expected_failures(fn: F) -> F:
             raise SystemExit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _digest_store() -> AbstractContextManager[None]:
+    """The project's remembered file digests (``.cache/kmrelease/digests.json``; see
+    :mod:`kmrelease.hashing` for what is trusted), or none outside a project."""
+    from .config import find_config
+    from .gocheck import cache_dir
+    from .hashing import persistent
+
+    try:
+        root, _ = find_config()
+    except KmError:
+        return nullcontext()
+    return persistent(cache_dir(root) / "digests.json")
 
 
 def _version(v: str | None) -> Any:
