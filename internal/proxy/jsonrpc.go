@@ -36,7 +36,7 @@ const maxDepth = 10000
 // it needs, skipping everything else at memory speed, so a 10 MB result costs
 // about as much as reading it once.
 func Classify(line []byte, dst []Message) []Message {
-	p := parser{b: line, nextQuote: -1, nextBackslash: -1}
+	p := parser{b: line}
 	p.ws()
 	if p.i == len(p.b) {
 		return dst
@@ -122,9 +122,6 @@ func decodeString(raw []byte) string {
 type parser struct {
 	b []byte
 	i int
-	// Positions of the next '"' and '\\' at or after some earlier point of
-	// the scan (len(b) when there is none); see str.
-	nextQuote, nextBackslash int
 }
 
 func (p *parser) ws() {
@@ -403,60 +400,12 @@ func specialMask(x uint64) uint64 {
 	return (ctl | q | bs) & msb
 }
 
-// str parses a JSON string at p.i (the opening quote). The next 32 bytes
-// are looked at a word at a time for a quote, backslash or control
-// character (escapes in text come that close together); past that, quotes
-// and backslashes are found with the vectorised bytes.IndexByte and their
-// positions remembered for the whole line (they only move forward, so every
-// byte is searched once however many strings there are), and the bytes in
-// between are checked for control characters at word speed.
+// str parses a JSON string at p.i (the opening quote).
 func (p *parser) str() bool {
-	b := p.b
-	i := p.i + 1
-	for {
-		stop := -1
-		for end := min(len(b), i+32); i+8 <= end; i += 8 {
-			if m := specialMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-				stop = i + bits.TrailingZeros64(m)>>3
-				break
-			}
-		}
-		if stop < 0 {
-			if p.nextQuote < i {
-				p.nextQuote = indexFrom(b, i, '"')
-				if p.nextQuote == len(b) {
-					return false
-				}
-			}
-			if p.nextBackslash < i {
-				p.nextBackslash = indexFrom(b, i, '\\')
-			}
-			stop = min(p.nextQuote, p.nextBackslash)
-			if k := ctlIndex(b[i:stop]); k >= 0 {
-				return false
-			}
-		}
-		switch c := b[stop]; {
-		case c == '"':
-			p.i = stop + 1
-			return true
-		case c < 0x20:
-			return false
-		}
-		i = stop // a backslash
-		if i+1 >= len(b) {
-			return false
-		}
-		switch b[i+1] {
-		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			i += 2
-		case 'u':
-			if i+6 > len(b) || !hexDigit[b[i+2]] || !hexDigit[b[i+3]] || !hexDigit[b[i+4]] || !hexDigit[b[i+5]] {
-				return false
-			}
-			i += 6
-		default:
-			return false
-		}
+	j := strEnd(p.b, p.i+1)
+	if j < 0 {
+		return false
 	}
+	p.i = j
+	return true
 }

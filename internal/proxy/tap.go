@@ -47,14 +47,18 @@ type item struct {
 }
 
 type tap struct {
-	dir  string
-	free chan []byte // spool chunks, nil until first used
+	dir string
+	// free holds one token per spool chunk not in use; the chunks
+	// themselves, once allocated, wait in kept (at most keepChunks, the
+	// last released first: a chunk still in the cache is used again).
+	free chan struct{}
 	full chan item
 	// copied counts the bytes handed to the log side (tee'd or copied);
 	// taken counts those the spool has taken in (Linux: read off the tap
 	// pipe). Both only grow.
 	copied, taken atomic.Int64
-	kept          atomic.Int32 // allocated chunks waiting in free
+	keptMu        sync.Mutex
+	kept          [][]byte
 	gap           atomic.Int64 // relayed without a copy, not yet in an item
 	dropping      bool         // relay side only
 	dropped       int64
@@ -74,42 +78,51 @@ func newTaps(lg *logger) (toServer, toClient *tap) {
 }
 
 func newTap(dir string) *tap {
-	t := &tap{dir: dir, free: make(chan []byte, spoolChunks), full: make(chan item, spoolChunks),
+	t := &tap{dir: dir, free: make(chan struct{}, spoolChunks), full: make(chan item, spoolChunks),
 		done: make(chan struct{}), lossless: losslessLog}
 	t.progress.c.L = &t.progress.mu
 	for range spoolChunks {
-		t.free <- nil
+		t.free <- struct{}{}
 	}
 	return t
 }
 
 // chunk returns a spool chunk, waiting for one when block is set.
 func (t *tap) chunk(block bool) ([]byte, bool) {
-	var b []byte
 	if block {
-		b = <-t.free
+		<-t.free
 	} else {
 		select {
-		case b = <-t.free:
+		case <-t.free:
 		default:
 			return nil, false
 		}
 	}
+	t.keptMu.Lock()
+	var b []byte
+	if n := len(t.kept); n > 0 {
+		b = t.kept[n-1]
+		t.kept[n-1] = nil
+		t.kept = t.kept[:n-1]
+	}
+	t.keptMu.Unlock()
 	if b == nil {
 		b = make([]byte, spoolChunk)
-	} else {
-		t.kept.Add(-1)
 	}
 	return b[:cap(b)], true
 }
 
-// release gives a chunk back to the spool, or lets it go.
+// release gives a chunk back to the spool (nil: one that was never
+// allocated); past keepChunks kept, the chunk is let go.
 func (t *tap) release(b []byte) {
-	if b != nil && t.kept.Add(1) > keepChunks {
-		t.kept.Add(-1)
-		b = nil
+	if b != nil {
+		t.keptMu.Lock()
+		if len(t.kept) < keepChunks {
+			t.kept = append(t.kept, b)
+		}
+		t.keptMu.Unlock()
 	}
-	t.free <- b
+	t.free <- struct{}{}
 }
 
 // push queues a piece taken into the spool, with the gap before it.
