@@ -30,7 +30,7 @@ type logger struct {
 	ch      chan []record
 	stop    chan struct{}
 	done    chan struct{}
-	pending map[string]string // direction+id of an open request -> method
+	pending map[pendingKey]string // an open request -> its method
 	once    sync.Once
 	failed  bool
 	// The last time stamp formatted: the records of a chunk share one.
@@ -40,9 +40,13 @@ type logger struct {
 
 const maxPending = 4096
 
+// pendingKey is the direction and raw id of a request (no string to build
+// per record).
+type pendingKey struct{ dir, id string }
+
 func newLogger(w, warn io.Writer, now func() time.Time) *logger {
 	l := &logger{w: w, warn: warn, now: now, ch: make(chan []record, 64),
-		stop: make(chan struct{}), done: make(chan struct{}), pending: map[string]string{}}
+		stop: make(chan struct{}), done: make(chan struct{}), pending: map[pendingKey]string{}}
 	go l.loop()
 	return l
 }
@@ -120,10 +124,10 @@ func (l *logger) append(b []byte, r record) []byte {
 		if len(l.pending) >= maxPending {
 			clear(l.pending) // answers that never came
 		}
-		l.pending[r.dir+r.id] = r.method
+		l.pending[pendingKey{r.dir, r.id}] = r.method
 	case KindResponse, KindError:
 		if r.id != "" {
-			key := opposite(r.dir) + r.id
+			key := pendingKey{opposite(r.dir), r.id}
 			if m, ok := l.pending[key]; ok {
 				r.method = m
 				delete(l.pending, key)
