@@ -224,8 +224,9 @@ def purge(c: Context, dry_run: bool = False) -> None:
 )
 @expected_failures
 def verify(c: Context, base_url: str = "", version: str = "") -> None:
-    """Check /health, /version and every artifact's hash through the public URL."""
+    """Check /health, /version, every artifact's hash and the release signatures through the public URL."""
     from .config import load_project, public_base_url
+    from .sign.trust import verify_trust
     from .verify import verify as run_verify
 
     project = load_project()
@@ -236,7 +237,8 @@ def verify(c: Context, base_url: str = "", version: str = "") -> None:
         )
     if version:
         _version(version)
-    run_verify(base, Reporter(), project.build, version=version or None)
+    trusted = verify_trust(project.root, project.path, base)
+    run_verify(base, Reporter(), project.build, version=version or None, trusted=trusted)
 
 
 @task(

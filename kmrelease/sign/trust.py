@@ -9,8 +9,10 @@ install scripts accept what it publishes; a release to Azure must sign with a ke
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..errors import KmError
+from ..httpbounds import is_loopback
 from ..ui import Reporter
 from .keys import TrustedKey, is_trusted, load_trusted, trusted_keys_value, with_key
 from .settings import SigningSettings, build_signer, read_settings
@@ -42,3 +44,17 @@ def build_trust(root: Path, config_file: Path | None, settings: SigningSettings 
     if local is not None:
         trusted = with_key(trusted, local.public_key(), local.label)
     return trusted_keys_value(trusted)
+
+
+def verify_trust(root: Path, config_file: Path | None, base_url: str) -> list[TrustedKey]:
+    """The keys a standalone ``inv verify`` checks the signatures with, as ``inv release``'s verify
+    step does: build/keys, plus, for a local site (a loopback base URL), the key a local release
+    signs with (the configured key file, or the development key once made)."""
+    s = read_settings(config_file)
+    trusted = load_trusted(s.keys_path(root))
+    if is_loopback(urlsplit(base_url).hostname or ""):
+        local = build_signer(s, root)
+        if local is not None:
+            name = "the development key" if local.development else local.label
+            trusted = with_key(trusted, local.public_key(), name)
+    return trusted
