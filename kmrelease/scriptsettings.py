@@ -8,10 +8,13 @@
     DEFAULT_BASE_URL="https://get.kilometers.ai"      $DefaultBaseUrl = "..."
     KEY_PRINCIPAL="release@get.kilometers.ai"         $KeyPrincipal = "..."
     TRUSTED_KEYS="<PEM blocks, several lines>"        $TrustedKeys = @"  <PEM lines>  "@
+    TRUSTED_SSH_KEYS="<ecdsa-sha2-nistp256 AAAA...>"  (install.sh only)
     # --- end of release settings ---
 
-(install.sh on the left, install.ps1 on the right). :func:`render` puts the project's
-values into the copy a release publishes; anything else in the block (another line,
+(install.sh on the left, install.ps1 on the right). ``TRUSTED_SSH_KEYS`` holds the same keys in
+OpenSSH form, one line each (install.sh writes its ``allowed_signers`` from them with no
+``ssh-keygen -i`` at install time); :func:`render` always derives it from the PEMs and puts
+the project's values into the copy a release publishes; anything else in the block (another line,
 a missing or repeated name, a quote inside a value) is one clear error, so a changed
 script never publishes with stale names.
 
@@ -23,6 +26,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from .config import ProjectConfig
 from .errors import KmError
@@ -38,6 +44,7 @@ class Dialect:
     line: re.Pattern[str]  # one single-line assignment: groups name, value
     keys_open: str  # how the multi-line TRUSTED_KEYS value opens (after "<name> = ")
     keys_close: str  # the line that closes it
+    ssh_keys: str = ""  # the variable of the keys in OpenSSH form (install.sh only)
 
     def assign(self, name: str, value: str) -> str:
         return f'{name}="{value}"' if self is SH else f'{name} = "{value}"'
@@ -45,7 +52,7 @@ class Dialect:
     def keys(self, name: str, pem: str) -> list[str]:
         body = pem.strip("\n")
         if self is SH:
-            return [f'{name}="{body}"'] if body else [f'{name}=""']
+            return [f'{name}="{body}"', f'{self.ssh_keys}="{openssh_lines(pem)}"']
         return [f'{name} = @"', body, '"@']  # an empty here-string keeps its one (empty) line
 
 
@@ -54,7 +61,30 @@ SH = Dialect(
     line=re.compile(r'(?P<name>[A-Z_]+)="(?P<value>[^"\\$`]*)"', re.ASCII),
     keys_open='TRUSTED_KEYS="',
     keys_close='"',
+    ssh_keys="TRUSTED_SSH_KEYS",
 )
+_PEM = re.compile(r"-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]*?-----END PUBLIC KEY-----", re.ASCII)
+
+
+_ASSIGNMENT = re.compile(r'[A-Z_]+="', re.ASCII)  # the next setting: a value left open before it
+
+
+def openssh_lines(pem: str) -> str:
+    """Each P-256 public key of ``pem`` as an OpenSSH line (``ecdsa-sha2-nistp256 AAAA…``), one a line."""
+    lines = []
+    for block in _PEM.findall(pem):
+        try:
+            key = serialization.load_pem_public_key(block.encode())
+        except ValueError:
+            key = None
+        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+            raise KmError("the trusted keys must be ECDSA P-256 public keys (PEM)")
+        lines.append(
+            key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+        )
+    return "\n".join(lines)
+
+
 PS1 = Dialect(
     names=("$BinaryName", "$GithubRepository", "$DefaultBaseUrl", "$KeyPrincipal", "$TrustedKeys"),
     line=re.compile(r'(?P<name>\$[A-Za-z]+) = "(?P<value>[^"$`]*)"', re.ASCII),
@@ -103,21 +133,23 @@ class Block:
     settings: Settings
 
 
-def _keys_value(lines: list[str], i: int, d: Dialect, where: str) -> tuple[str, int]:
-    """The TRUSTED_KEYS value starting on line ``i``, and the index after it."""
+def _keys_value(lines: list[str], i: int, d: Dialect, where: str, name: str = "") -> tuple[str, int]:
+    """The TRUSTED_KEYS (or ``name``) value starting on line ``i``, and the index after it."""
+    name = name or d.names[4]
     first = lines[i]
-    if d is SH and (m := d.line.fullmatch(first)) and m.group("name") == d.names[4]:
+    if d is SH and (m := d.line.fullmatch(first)) and m.group("name") == name:
         return m.group("value"), i + 1
-    if not first.startswith(d.keys_open):
-        raise KmError(f"{where} line {i + 1}: expected {d.names[4]}, found {first!r}")
-    rest = first[len(d.keys_open) :]
+    opening = f'{name}="' if d is SH else d.keys_open
+    if not first.startswith(opening):
+        raise KmError(f"{where} line {i + 1}: expected {name}, found {first!r}")
+    rest = first[len(opening) :]
     if d is PS1 and rest:
         raise KmError(f"{where} line {i + 1}: nothing may follow {d.keys_open!r}")
     if d is SH and rest.endswith(d.keys_close):
-        return _pem_only(rest[: -len(d.keys_close)], i, d, where), i + 1
+        return _pem_only(rest[: -len(d.keys_close)], i, name, where), i + 1
     body: list[str] = [rest] if rest else []
     j = i + 1
-    while j < len(lines):
+    while j < len(lines) and lines[j] != END and not _ASSIGNMENT.match(lines[j]):
         line = lines[j]
         if d is SH and line.endswith(d.keys_close):
             body.append(line[: -len(d.keys_close)])
@@ -127,13 +159,13 @@ def _keys_value(lines: list[str], i: int, d: Dialect, where: str) -> tuple[str, 
         body.append(line)
         j += 1
     else:
-        raise KmError(f"{where} line {i + 1}: {d.names[4]} is never closed with {d.keys_close!r}")
-    return _pem_only("\n".join(body), i, d, where), j + 1
+        raise KmError(f"{where} line {i + 1}: {name} is never closed with {d.keys_close!r}")
+    return _pem_only("\n".join(body), i, name, where), j + 1
 
 
-def _pem_only(value: str, i: int, d: Dialect, where: str) -> str:
+def _pem_only(value: str, i: int, name: str, where: str) -> str:
     if any(c in value for c in '"`$\\'):
-        raise KmError(f"{where} line {i + 1}: {d.names[4]} may hold only PEM text")
+        raise KmError(f"{where} line {i + 1}: {name} may hold only PEM text")
     return value
 
 
@@ -156,6 +188,10 @@ def parse(text: str, name: str) -> Block:
         values.append(m.group("value"))
         i += 1
     keys, i = _keys_value(lines, i, d, where)
+    if d.ssh_keys:
+        if i >= ends[0]:
+            raise KmError(f'{where} line {i + 1}: expected {d.ssh_keys}="...", found {END!r}')
+        _ssh, i = _keys_value(lines, i, d, where, d.ssh_keys)
     if i != ends[0]:
         raise KmError(f"{where} line {i + 1}: unexpected {lines[i]!r} before the end of the block")
     binary, repo, base, principal = values

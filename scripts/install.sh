@@ -33,6 +33,8 @@ LnBs1E0o35wCC2/0cYfMA2tWBozB0y8cH4xcnTIc27BKcHfKqvOWkcY6NA==
 MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEPlKU977OIK8Fd1VV9N90z+3/s2+
 RsKHuLcmoyyxUnzMlov8ar/ELtFCKSxjyGTgaf9OF2nR0O3Z+OT5yNQeTg==
 -----END PUBLIC KEY-----"
+TRUSTED_SSH_KEYS="ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBNcG1g9KZkAAVfJu4XCBzNyYTeUCgS5wbNRNKN+cAgtv9HGHzANrVgaMwdMvHB+MXJ0yHNuwSnB3yqrzlpHGOjQ=
+ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBBD5SlPe+ziCvBXdVVfTfdM/t/7NvkbCh7i3JqMssVJ8zJaL/Gq/xC7RQiksY8hk4Gn/Thdp0dDt2fjk+cjUHk4="
 # --- end of release settings ---
 
 KM_DEFAULT_GITHUB_BASE_URL="https://github.com"
@@ -351,8 +353,10 @@ check_url() {
 # platform
 
 detect_platform() {
-    _dp_s=$(uname -s 2>/dev/null) || _dp_s=""
-    _dp_m=$(uname -m 2>/dev/null) || _dp_m=""
+    # One uname for both (its last word is the machine).
+    _dp_sm=$(uname -sm 2>/dev/null) || _dp_sm=""
+    _dp_s=${_dp_sm% *}
+    _dp_m=${_dp_sm##* }
     case "$_dp_s" in
         Linux) km_os=linux ;;
         Darwin) km_os=darwin ;;
@@ -405,13 +409,15 @@ pick_downloader() {
     fi
 }
 
+# pick_hasher: the fastest present (openssl uses the CPU's SHA instructions, coreutils does
+# not; shasum is perl).
 pick_hasher() {
-    if check_cmd sha256sum; then
+    if check_cmd openssl; then
+        km_hasher=openssl
+    elif check_cmd sha256sum; then
         km_hasher=sha256sum
     elif check_cmd shasum; then
         km_hasher=shasum
-    elif check_cmd openssl; then
-        km_hasher=openssl
     else
         err "cannot verify downloads: none of sha256sum, shasum or openssl is installed; install one of them and re-run"
     fi
@@ -464,6 +470,17 @@ file_size() {
     fi
 }
 
+# remove FILE...: rm -f FILE..., run only when one of them is there (a fresh temporary
+# directory needs no rm).
+remove() {
+    for _rm_f do
+        if [ -e "$_rm_f" ] || [ -h "$_rm_f" ]; then
+            rm -f "$@"
+            return 0
+        fi
+    done
+}
+
 # dest_size PATH: sets _fs_size to the size of a file, or to the sum of the files in a directory.
 dest_size() {
     if [ -d "$1" ]; then
@@ -481,7 +498,8 @@ dest_size() {
 # watchdog PIDFILE DEST HEADERS MAXBYTES STALL CAP: run in the background beside a command
 # that writes its pid to PIDFILE. Kills it (SIGTERM, then SIGKILL) when DEST grows past MAXBYTES, when it
 # runs longer than CAP s (for a download: KM_BASE_TIME s, then KM_BASE_TIME s plus the size
-# the server announced in HEADERS at KM_FLOOR_RATE bytes/s), or (STALL=yes) when DEST grows
+# the server announced in HEADERS at KM_FLOOR_RATE bytes/s, plus km_wd_offset s when other
+# transfers come before it in the same command), or (STALL=yes) when DEST grows
 # by less than KM_STALL_RATE bytes/s over KM_STALL_TIME s. The reason goes to $km_tmp/watchdog.
 watchdog() {
     trap - EXIT HUP INT TERM
@@ -489,6 +507,7 @@ watchdog() {
     _wd_t=0
     _wd_mark=0
     _wd_cap=$6
+    _wd_sized=no
     while :; do
         sleep 1
         _wd_t=$((_wd_t + 1))
@@ -502,7 +521,7 @@ watchdog() {
         fi
         dest_size "$2"
         _wd_why=""
-        if [ "$_wd_t" -eq "$KM_BASE_TIME" ] && [ -f "$3" ]; then
+        if [ "$_wd_t" -ge "$KM_BASE_TIME" ] && [ "$_wd_sized" = no ] && [ -f "$3" ]; then
             # Past the small-file time: the size the server announced sets the cap.
             while IFS= read -r _wd_l; do
                 case "$_wd_l" in
@@ -510,7 +529,8 @@ watchdog() {
                         _wd_n=${_wd_l#*: }
                         _wd_n=${_wd_n%%[!0123456789]*}
                         if [ -n "$_wd_n" ] && [ ${#_wd_n} -lt 12 ]; then
-                            _wd_cap=$((KM_BASE_TIME + _wd_n / KM_FLOOR_RATE))
+                            _wd_cap=$((${km_wd_offset:-0} + KM_BASE_TIME + _wd_n / KM_FLOOR_RATE))
+                            _wd_sized=yes
                         fi
                         ;;
                 esac
@@ -542,10 +562,14 @@ watchdog() {
 # background job to `wait` for (posh misreads `wait PID` when its script comes on stdin).
 # The watchdog is ended with SIGPIPE: no trap of ours (one ended by TERM before it has
 # reset the inherited traps would run on_signal, and remove km_tmp, in bash), and bash
-# reports no job ended by it (it does "Killed" for SIGKILL).
+# reports no job ended by it (it does "Killed" for SIGKILL). bash runs an inherited EXIT trap
+# (cleanup: rm -rf km_tmp) in a background subshell ended before it has reset it: the
+# watchdog starts with none.
 supervised() {
+    trap - EXIT
     watchdog "$km_tmp/pid" "$1" "$2" "$3" "$4" "$5" </dev/null >/dev/null 2>&1 3>&- &
     _sv_wd=$!
+    trap cleanup EXIT
     km_watchdog=$_sv_wd
     shift 5
     sh -c 'echo "$$" >"$0" && exec "$@"' "$km_tmp/pid" "$@" 3>&-
@@ -559,7 +583,8 @@ supervised() {
     fi
 }
 
-# download URL DEST MAXBYTES: status 0 when the whole body (at most MAXBYTES) is in DEST.
+# download URL DEST MAXBYTES [HOPS]: status 0 when the whole body (at most MAXBYTES) is in DEST
+# (HOPS: URL is where that many redirects already led; it is checked as they are).
 # Sets _dl_trail (every URL a redirect led to, space-separated). Otherwise sets
 # _dl_class (missing: a 404; server: a 5xx; network: no connection, a stall or a
 # timeout; interrupted: the transfer broke off; oversize; insecure: a redirect to plain
@@ -571,15 +596,24 @@ download() {
     _dl_trail=""
     _dl_log="$km_tmp/download.log"
     _dl_hdr="$km_tmp/download.headers"
-    check_url "download URL" "$1"
-    rm -f "$2" "$_dl_log" "$_dl_hdr" "$km_tmp/watchdog" "$km_tmp/pid"
+    _dl_hops=${4:-0}
+    if [ "$_dl_hops" -eq 0 ]; then
+        check_url "download URL" "$1"
+    fi
+    _dl_size=""
+    remove "$2" "$_dl_log" "$_dl_hdr" "$km_tmp/watchdog" "$km_tmp/pid"
     case "$km_downloader" in
         curl) download_curl "$@" ;;
         *) download_wget "$@" ;;
     esac
     _dl_rc=$?
     if [ "$_dl_rc" -eq 0 ]; then
-        file_size "$2"
+        # curl says how much it wrote (--write-out); wget does not.
+        if [ -n "$_dl_size" ]; then
+            _fs_size=$_dl_size
+        else
+            file_size "$2"
+        fi
         if [ "$_fs_size" -le "$3" ]; then
             return 0
         fi
@@ -601,7 +635,7 @@ download() {
 # target is checked (https, or loopback http) before anything connects to it.
 download_curl() {
     _dc_url=$1
-    _dc_hops=0
+    _dc_hops=$_dl_hops
     while :; do
         if ! url_ok "$_dc_url"; then
             sanitise "$_dc_url" 100
@@ -613,12 +647,15 @@ download_curl() {
             curl --proto '=http,https' --fail --silent --show-error \
             --connect-timeout "$KM_CONNECT_TIMEOUT" --speed-limit "$KM_STALL_RATE" --speed-time "$KM_STALL_TIME" \
             --max-time $((KM_BASE_TIME + $3 / KM_FLOOR_RATE)) --max-filesize "$3" \
-            --dump-header "$_dl_hdr" --output "$2" --write-out '%{http_code} %{redirect_url}' \
+            --dump-header "$_dl_hdr" --output "$2" --write-out '%{http_code} %{size_download} %{redirect_url}' \
             "$_dc_url" >"$km_tmp/download.out" 2>"$_dl_log" </dev/null
         _dc_out=""
         IFS= read -r _dc_out <"$km_tmp/download.out" || true
         _dc_code=${_dc_out%% *}
         _dc_next=${_dc_out#"$_dc_code"}
+        _dc_next=${_dc_next# }
+        _dc_size=${_dc_next%% *}
+        _dc_next=${_dc_next#"$_dc_size"}
         _dc_next=${_dc_next# }
         if [ -n "$_sv_why" ]; then
             classify_watchdog "$_sv_why" "$3"
@@ -638,7 +675,13 @@ download_curl() {
                     continue
                 fi
                 ;;
-            0:*) return 0 ;;
+            0:*)
+                case "$_dc_size" in
+                    "" | *[!0123456789]*) ;;
+                    *) _dl_size=$_dc_size ;;
+                esac
+                return 0
+                ;;
         esac
         break
     done
@@ -945,57 +988,106 @@ cdn_resolve_version() {
     km_want=$km_version
 }
 
-# fetch_fast FROM: with curl, SHA256SUMS, its signature and the asset's .sha256 come in one
-# curl (one connection, one watchdog over km_tmp, each file within its own cap); curl
-# stops at the first transfer that fails or is not a 200 (a redirect is not followed).
-# Status 0: the three are in km_tmp; 1: a transfer failed (an HTTP error, no connection,
-# a stall, a timeout: _dl_* say which file and why, as download does); 2: a redirect or a
-# body over a cap: fetch then takes the files one at a time (their own rules and messages).
+# fetch_fast FROM: with curl, SHA256SUMS, its signature, the asset's .sha256 and the asset
+# come in one curl (one connection, one watchdog over km_tmp, each file within its own cap
+# and time); curl stops at the first transfer that fails or is not a 200 (a redirect is not
+# followed: the asset's redirect is then followed by download). The signature is checked once
+# the small files are in, before anything else is
+# said about the asset. Status 0: all four are in km_tmp, the signature verified; 1: a
+# transfer failed (an HTTP error, no connection, a stall, a timeout: _dl_* say which file
+# and why, as download does); 2: a small file was redirected or over its cap: fetch then
+# takes the files one at a time (their own rules and messages).
 fetch_fast() {
-    set -- "$1/SHA256SUMS" "$1/SHA256SUMS.$km_sig_ext" "$1/$km_asset.sha256" "$1"
-    for _ff_u in "$1" "$2" "$3"; do
+    set -- "$1/SHA256SUMS" "$1/SHA256SUMS.$km_sig_ext" "$1/$km_asset.sha256" "$km_asset_url"
+    for _ff_u do
         check_url "download URL" "$_ff_u"
     done
     _dl_log="$km_tmp/download.log"
-    rm -f "$km_tmp/SHA256SUMS" "$km_tmp/signature" "$km_tmp/asset.sha256" "$_dl_log" "$km_tmp/watchdog" "$km_tmp/pid"
+    remove "$km_tmp/SHA256SUMS" "$km_tmp/signature" "$km_tmp/asset.sha256" "$km_tmp/$km_bin" \
+        "$_dl_log" "$km_tmp/download.headers" "$km_tmp/watchdog" "$km_tmp/pid"
     _ff_max=$((KM_MAX_SUMS_BYTES + KM_MAX_SIG_BYTES + KM_MAX_SHA256_BYTES))
     _ff_cap=$((KM_BASE_TIME + _ff_max / KM_FLOOR_RATE))
-    # The watchdog sums km_tmp (the three files, and a few small ones already there).
-    supervised "$km_tmp" "$km_tmp/no-headers" $((_ff_max + 65536)) no "$_ff_cap" \
+    _ff_bcap=$((KM_BASE_TIME + KM_MAX_BINARY_BYTES / KM_FLOOR_RATE))
+    # The watchdog sums km_tmp (the four files, and a few small ones already there); the
+    # asset's announced size sets its time as download's does, after the small files' time.
+    km_wd_offset=$((3 * _ff_cap))
+    supervised "$km_tmp" "$km_tmp/download.headers" $((_ff_max + KM_MAX_BINARY_BYTES + 65536)) no $((km_wd_offset + _ff_bcap)) \
         curl --proto '=http,https' --fail --fail-early --location --max-redirs 0 --silent --show-error \
         --connect-timeout "$KM_CONNECT_TIMEOUT" --speed-limit "$KM_STALL_RATE" --speed-time "$KM_STALL_TIME" \
         --max-time "$_ff_cap" --max-filesize "$KM_MAX_SUMS_BYTES" --write-out '%{http_code} %{size_download}\n' \
         -o "$km_tmp/SHA256SUMS" "$1" -o "$km_tmp/signature" "$2" -o "$km_tmp/asset.sha256" "$3" \
+        --next --proto '=http,https' --fail --silent --show-error \
+        --connect-timeout "$KM_CONNECT_TIMEOUT" --speed-limit "$KM_STALL_RATE" --speed-time "$KM_STALL_TIME" \
+        --max-time "$_ff_bcap" --max-filesize "$KM_MAX_BINARY_BYTES" --write-out '%{http_code} %{size_download} %{redirect_url}\n' \
+        --dump-header "$km_tmp/download.headers" -o "$km_tmp/$km_bin" "$4" \
         >"$km_tmp/download.out" 2>"$_dl_log" </dev/null
-    # _ff_ok: how many transfers came back 200 within their caps; _ff_code: the HTTP status
-    # of the one after them.
-    _ff_ok=0
+    km_wd_offset=0
+    fast_results
+    if [ -z "$_sv_why" ] && [ "$_sv_rc" -eq 0 ] && [ "$_ff_n" -eq 4 ]; then
+        verify_signature "$2" || return 1
+        return 0
+    fi
+    # The transfer that failed: the first one not whole, else the one in progress when the
+    # watchdog ended curl, else the one curl stopped at (the last it reported).
+    if [ "$_ff_bad" -eq 4 ]; then
+        if [ -n "$_sv_why" ] || [ "$_sv_rc" -eq 0 ]; then
+            _ff_bad=$_ff_n
+        elif [ "$_ff_n" -gt 0 ]; then
+            _ff_bad=$((_ff_n - 1))
+        else
+            _ff_bad=0
+        fi
+    fi
+    if [ "$_ff_bad" -lt 3 ]; then
+        fast_small_failed "$@"
+        return
+    fi
+    # The small files came whole: the signature first, as one at a time.
+    verify_signature "$2" || return 1
+    fast_asset_failed
+}
+
+# fast_results: from fetch_fast's download.out, _ff_n (how many transfers curl reported),
+# _ff_bad (the first that is not a 200 within its cap, 4 when none), _ff_code (its HTTP
+# status), _ff_next (where it redirected to) and _ff_big (yes when it was over its cap).
+fast_results() {
+    _ff_n=0
+    _ff_bad=4
     _ff_code=000
     _ff_big=no
-    while IFS=' ' read -r _ff_c _ff_size; do
-        case "$_ff_ok:$_ff_size" in
-            *:*[!0-9]* | *:) _ff_big=yes ;;
-            0:*) [ "$_ff_size" -le "$KM_MAX_SUMS_BYTES" ] || _ff_big=yes ;;
-            1:*) [ "$_ff_size" -le "$KM_MAX_SIG_BYTES" ] || _ff_big=yes ;;
-            *) [ "$_ff_size" -le "$KM_MAX_SHA256_BYTES" ] || _ff_big=yes ;;
+    while IFS=' ' read -r _ff_c _ff_size _ff_next; do
+        case "$_ff_n" in
+            0) _ff_lim=$KM_MAX_SUMS_BYTES ;;
+            1) _ff_lim=$KM_MAX_SIG_BYTES ;;
+            2) _ff_lim=$KM_MAX_SHA256_BYTES ;;
+            *) _ff_lim=$KM_MAX_BINARY_BYTES ;;
+        esac
+        case "$_ff_size" in
+            "" | *[!0-9]*) _ff_big=yes ;;
+            *) [ "$_ff_size" -le "$_ff_lim" ] || _ff_big=yes ;;
         esac
         if [ "$_ff_c" != 200 ] || [ "$_ff_big" = yes ]; then
+            _ff_bad=$_ff_n
             _ff_code=$_ff_c
-            break
+            return 0
         fi
-        _ff_ok=$((_ff_ok + 1))
+        _ff_n=$((_ff_n + 1))
+        _ff_code=$_ff_c
     done <"$km_tmp/download.out"
-    case "$_sv_why:$_sv_rc:$_ff_big:$_ff_ok" in
-        :0:no:3) return 0 ;;
-        oversize:* | :63:* | *:yes:* | :47:* | *:3) return 2 ;;
+}
+
+# fast_small_failed SUMS-URL SIG-URL SHA256-URL: fetch_fast's status when transfer _ff_bad
+# (a small file) failed: 2 for a redirect or a body over a cap, else 1 with _dl_* set.
+fast_small_failed() {
+    case "$_sv_why:$_sv_rc:$_ff_big" in
+        oversize:* | :63:* | *:yes | :47:*) return 2 ;;
     esac
     # As one at a time: a signature that came is checked before the .sha256 fails.
-    if [ "$_ff_ok" -eq 2 ]; then
-        verify_signature "$2"
+    if [ "$_ff_bad" -eq 2 ]; then
+        verify_signature "$2" || return 1
     fi
-    # The transfer after the ones that came back whole is the one that failed.
-    _ff_n=$_ff_ok
-    shift "$_ff_ok"
+    _ff_i=$_ff_bad
+    shift "$_ff_i"
     if [ -n "$_sv_why" ]; then
         classify_watchdog "$_sv_why" 0
     else
@@ -1003,10 +1095,46 @@ fetch_fast() {
     fi
     sanitise "$_dl_reason" 160
     _dl_reason=$_sn_text
-    if [ "$_ff_n" -eq 1 ] && [ "$_dl_class" = missing ]; then
+    if [ "$_ff_i" -eq 1 ] && [ "$_dl_class" = missing ]; then
         err "km $km_version has no signature ($1: $_dl_reason): refusing to install (not retried from another source)"
     fi
     _dl_reason="$1: $_dl_reason"
+    return 1
+}
+
+# fast_asset_failed: fetch_fast's status when the asset (after the small files) failed:
+# redirected, the redirect is followed by download (one hop taken, each next one checked);
+# else 1 with _dl_* set, as download would.
+fast_asset_failed() {
+    remove "$km_tmp/$km_bin"
+    case "$_sv_why:$_sv_rc:$_ff_big:$_ff_code" in
+        :0:no:30[12378])
+            if [ -n "$_ff_next" ]; then
+                set -- "$_ff_next" 1
+            else
+                set -- "$km_asset_url" 0
+            fi
+            if ! download "$1" "$km_tmp/$km_bin" "$KM_MAX_BINARY_BYTES" "$2"; then
+                _dl_reason="$km_asset_url: $_dl_reason"
+                return 1
+            fi
+            return 0
+            ;;
+        oversize:* | :63:* | *:yes:*)
+            _dl_class=oversize
+            _dl_reason="larger than $KM_MAX_BINARY_BYTES bytes"
+            ;;
+        *)
+            if [ -n "$_sv_why" ]; then
+                classify_watchdog "$_sv_why" "$KM_MAX_BINARY_BYTES"
+            else
+                curl_failure "$_ff_code"
+            fi
+            ;;
+    esac
+    [ -n "$_dl_reason" ] || _dl_reason="curl exit $_sv_rc"
+    sanitise "$_dl_reason" 160
+    _dl_reason="$km_asset_url: $_sn_text"
     return 1
 }
 
@@ -1015,21 +1143,17 @@ fetch_fast() {
 # of SOURCE (cdn or github).
 fetch() {
     km_asset_url="$1/$km_asset"
-    _f_fast=2
-    # The CDN's files are not redirected (GitHub's always are): one connection for the
-    # three small ones when curl can, then the binary.
+    say "downloading $km_asset_url"
+    # The CDN's files are not redirected (GitHub's always are): one connection for all
+    # four when curl can.
     if [ "$2" = cdn ] && [ "$km_downloader" = curl ] && [ "$km_verifier" != none ]; then
         fetch_fast "$1"
-        _f_fast=$?
+        case $? in
+            0) return 0 ;;
+            1) return 1 ;;
+        esac
     fi
-    case $_f_fast in
-        0)
-            verify_signature "$1/SHA256SUMS.$km_sig_ext"
-            ;;
-        1) return 1 ;;
-        *) fetch_each "$1" || return 1 ;;
-    esac
-    say "downloading $km_asset_url"
+    fetch_each "$1" || return 1
     if ! download "$km_asset_url" "$km_tmp/$km_bin" "$KM_MAX_BINARY_BYTES"; then
         _dl_reason="$km_asset_url: $_dl_reason"
         return 1
@@ -1051,7 +1175,7 @@ fetch_each() {
             _dl_reason="$1/SHA256SUMS.$km_sig_ext: $_dl_reason"
             return 1
         fi
-        verify_signature "$1/SHA256SUMS.$km_sig_ext"
+        verify_signature "$1/SHA256SUMS.$km_sig_ext" || return 1
     fi
     if ! download "$km_asset_url.sha256" "$km_tmp/asset.sha256" "$KM_MAX_SHA256_BYTES"; then
         _dl_reason="$km_asset_url.sha256: $_dl_reason"
@@ -1158,7 +1282,9 @@ download_release() {
 # signatures
 
 # pick_verifier: km_verifier is ssh (ssh-keygen -Y verify, OpenSSH 8.1+), openssl, or
-# none (then km_verifier_why says why); km_sig_ext the signature file it checks.
+# none (then km_verifier_why says why); km_sig_ext the signature file it checks. An
+# ssh-keygen older than 8.1 is not probed for here: its verify says so, and openssl (with
+# SHA256SUMS.p256) takes over then (ssh_too_old).
 pick_verifier() {
     km_verifier=none
     km_sig_ext=""
@@ -1168,17 +1294,9 @@ pick_verifier() {
         return 0
     fi
     if check_cmd ssh-keygen; then
-        _pv_out=$(ssh-keygen -Y verify </dev/null 2>&1)
-        case "$_pv_out" in
-            *"illegal option"* | *"unknown option"* | *"invalid option"*) ;;
-            *verify*)
-                km_verifier=ssh
-                km_sig_ext=sig
-                return 0
-                ;;
-        esac
-    fi
-    if check_cmd openssl && check_cmd cat; then
+        km_verifier=ssh
+        km_sig_ext=sig
+    elif check_cmd openssl && check_cmd cat; then
         km_verifier=openssl
         km_sig_ext=p256
     fi
@@ -1222,42 +1340,90 @@ $TRUSTED_KEYS
 EOF
 }
 
-# verify_signature SIG-URL: the signature of SHA256SUMS, for release km_version, by one of
-# the trusted keys; anything else ends the install (a red flag, never a fallback).
-verify_signature() {
+# ssh_verify: _vs_ok=yes when ssh-keygen -Y verify accepts the signature with one of the
+# trusted keys (their OpenSSH form, TRUSTED_SSH_KEYS), old when this ssh-keygen has no -Y
+# (OpenSSH before 8.1), else no.
+ssh_verify() {
+    while IFS= read -r _vs_key; do
+        if [ -n "$_vs_key" ]; then
+            printf '%s %s\n' "$KEY_PRINCIPAL" "$_vs_key" || no_space
+        fi
+    done >"$km_tmp/allowed_signers" <<EOF
+$TRUSTED_SSH_KEYS
+EOF
+    if [ ! -s "$km_tmp/allowed_signers" ]; then
+        err "cannot check the release signature: ssh-keygen cannot read this installer's release keys (its release settings hold no OpenSSH form of them); refusing to install"
+    fi
+    _vs_ok=no
+    if ssh-keygen -Y verify -f "$km_tmp/allowed_signers" -I "$KEY_PRINCIPAL" -n "km-release-$km_version" \
+        -s "$km_tmp/signature" <"$km_tmp/SHA256SUMS" >/dev/null 2>"$km_tmp/verify.err"; then
+        _vs_ok=yes
+        return 0
+    fi
+    _vs_msg=""
+    while IFS= read -r _vs_l || [ -n "$_vs_l" ]; do
+        _vs_msg="$_vs_msg $_vs_l"
+    done <"$km_tmp/verify.err"
+    case "$_vs_msg" in
+        *"illegal option"* | *"unknown option"* | *"invalid option"*) _vs_ok=old ;;
+    esac
+}
+
+# openssl_verify: _vs_ok=yes when openssl accepts the signature of the statement with one of
+# the trusted keys (PEM), else no.
+openssl_verify() {
     write_keys
     _vs_ok=no
     _vs_n=1
+    { printf 'km-release-%s\n' "$km_version" && cat "$km_tmp/SHA256SUMS"; } >"$km_tmp/statement" || no_space
+    while [ "$_vs_n" -le "$km_key_count" ] && [ "$_vs_ok" = no ]; do
+        if openssl dgst -sha256 -verify "$km_tmp/key$_vs_n.pem" -signature "$km_tmp/signature" \
+            "$km_tmp/statement" </dev/null >/dev/null 2>&1; then
+            _vs_ok=yes
+        fi
+        _vs_n=$((_vs_n + 1))
+    done
+}
+
+# ssh_too_old SIG-URL: ssh-keygen has no -Y verify: openssl checks SHA256SUMS.p256 (fetched
+# now; _vs_url its URL), or, without openssl, nothing (announce_verifier warns, or refuses).
+# Status 1 (with _dl_*) when that download fails.
+ssh_too_old() {
+    km_verifier=none
+    if ! check_cmd openssl || ! check_cmd cat; then
+        announce_verifier
+        return 0
+    fi
+    km_verifier=openssl
+    km_sig_ext=p256
+    _vs_url="${1%.sig}.p256"
+    if ! download "$_vs_url" "$km_tmp/signature" "$KM_MAX_SIG_BYTES"; then
+        if [ "$_dl_class" = missing ]; then
+            err "km $km_version has no signature ($_vs_url: $_dl_reason): refusing to install (not retried from another source)"
+        fi
+        _dl_reason="$_vs_url: $_dl_reason"
+        return 1
+    fi
+}
+
+# verify_signature SIG-URL: the signature of SHA256SUMS, for release km_version, by one of
+# the trusted keys; anything else ends the install (a red flag, never a fallback). Status 1
+# (with _dl_*) only when an ssh-keygen before 8.1 sent for SHA256SUMS.p256 and it did not come.
+verify_signature() {
+    _vs_url=$1
+    _vs_ok=no
+    if [ "$km_verifier" = ssh ]; then
+        ssh_verify
+        if [ "$_vs_ok" = old ]; then
+            ssh_too_old "$1" || return 1
+        fi
+    fi
     case "$km_verifier" in
-        ssh)
-            : >"$km_tmp/allowed_signers" || no_space
-            while [ "$_vs_n" -le "$km_key_count" ]; do
-                if _vs_key=$(ssh-keygen -i -m PKCS8 -f "$km_tmp/key$_vs_n.pem" </dev/null 2>/dev/null); then
-                    printf '%s %s\n' "$KEY_PRINCIPAL" "$_vs_key" >>"$km_tmp/allowed_signers" || no_space
-                fi
-                _vs_n=$((_vs_n + 1))
-            done
-            if [ ! -s "$km_tmp/allowed_signers" ]; then
-                err "cannot check the release signature: ssh-keygen cannot read this installer's release keys (ssh-keygen -i -m PKCS8 failed); refusing to install"
-            fi
-            if ssh-keygen -Y verify -f "$km_tmp/allowed_signers" -I "$KEY_PRINCIPAL" -n "km-release-$km_version" \
-                -s "$km_tmp/signature" <"$km_tmp/SHA256SUMS" >/dev/null 2>&1; then
-                _vs_ok=yes
-            fi
-            ;;
-        openssl)
-            { printf 'km-release-%s\n' "$km_version" && cat "$km_tmp/SHA256SUMS"; } >"$km_tmp/statement" || no_space
-            while [ "$_vs_n" -le "$km_key_count" ] && [ "$_vs_ok" = no ]; do
-                if openssl dgst -sha256 -verify "$km_tmp/key$_vs_n.pem" -signature "$km_tmp/signature" \
-                    "$km_tmp/statement" </dev/null >/dev/null 2>&1; then
-                    _vs_ok=yes
-                fi
-                _vs_n=$((_vs_n + 1))
-            done
-            ;;
+        none) return 0 ;;
+        openssl) openssl_verify ;;
     esac
     if [ "$_vs_ok" != yes ]; then
-        err "the signature $1 does not verify for km $km_version with this installer's release keys (a bad signature, an unknown key, or another release's): refusing to install (not retried from another source)"
+        err "the signature $_vs_url does not verify for km $km_version with this installer's release keys (a bad signature, an unknown key, or another release's): refusing to install (not retried from another source)"
     fi
     say "verified the release signature of km $km_version ($km_verifier)"
 }
@@ -1338,7 +1504,7 @@ verify() {
 
 # run_new FILE: run FILE --version (at most KM_RUN_TIMEOUT s); sets _rn_rc, _rn_timeout and _rn_first.
 run_new() {
-    rm -f "$km_tmp/watchdog" "$km_tmp/pid"
+    remove "$km_tmp/watchdog" "$km_tmp/pid"
     supervised /dev/null /dev/null 0 no "$KM_RUN_TIMEOUT" "$1" --version >"$km_tmp/run.out" 2>&1 </dev/null
     _rn_rc=$_sv_rc
     _rn_timeout=no

@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import KmError
+from ..scriptsettings import openssh_lines
 from ..urlspace import Kind
 from .keys import TrustedKey, allowed_signers, pem_bundle
 
 _SH = re.compile(r'^TRUSTED_KEYS="[^"$`\\]*"$', re.M)
+_SH_SSH = re.compile(r'^TRUSTED_SSH_KEYS="[^"$`\\]*"$', re.M)
 _PS1 = re.compile(r'^\$TrustedKeys = @"(\r?\n)[^"$`]*?"@$', re.M)
 
 
@@ -27,10 +29,15 @@ def key_documents(trusted: Sequence[TrustedKey], principal: str) -> dict[Kind, b
 
 
 def with_trusted_keys(text: str, name: str, pem: str) -> str:
-    """``text`` (install.sh or install.ps1) with its trusted keys replaced by ``pem``."""
+    """``text`` (install.sh or install.ps1) with its trusted keys replaced by ``pem`` (install.sh:
+    also their OpenSSH form)."""
     body = pem.strip("\n")
     if name.endswith(".sh"):
         rx, new = _SH, f'TRUSTED_KEYS="{body}"'
+        if len(_SH_SSH.findall(text)) != 1:
+            raise KmError(f"{name}: expected one TRUSTED_SSH_KEYS setting in its release settings block")
+        ssh = f'TRUSTED_SSH_KEYS="{openssh_lines(pem)}"'
+        text = _SH_SSH.sub(lambda _m: ssh, text)
     else:
         rx = _PS1
         eol = "\r\n" if "\r\n" in text else "\n"

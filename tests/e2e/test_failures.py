@@ -157,6 +157,7 @@ cat > /tmp/fakebin/uname <<'EOF'
 #!/bin/sh
 case "$1" in
   -m|-p) echo {machine} ;;
+  -sm) echo "{system} {machine}" ;;
   -a) echo "{system} box 1.0 {machine}" ;;
   -r) echo 1.0 ;;
   *) echo {system} ;;

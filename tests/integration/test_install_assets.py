@@ -122,7 +122,9 @@ def test_install_sh_asks_for_published_assets(
     site, manifest = published
     fakes = tmp_path / "fakes"
     fakes.mkdir()
-    (fakes / "uname").write_text(f'#!/bin/sh\ncase "$1" in -m) echo "{m}" ;; *) echo "{s}" ;; esac\n')
+    (fakes / "uname").write_text(
+        f'#!/bin/sh\ncase "$1" in -sm) echo "{s} {m}" ;; -m) echo "{m}" ;; *) echo "{s}" ;; esac\n'
+    )
     env = {"PATH": f"{fakes}:{SYSTEM_PATH}", "HOME": str(tmp_path), "NO_COLOR": "1"}
     if "sysctl.proc_translated" in extra:
         (fakes / "sysctl").write_text('#!/bin/sh\n[ "$2" = sysctl.proc_translated ] && echo 1\n')

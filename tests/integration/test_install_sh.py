@@ -150,7 +150,7 @@ class Env:
         return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode(), time.monotonic() - start)
 
     def fake_uname(self, s: str, m: str) -> None:
-        script = f'#!/bin/sh\ncase "$1" in -s) echo "{s}" ;; -m) echo "{m}" ;; *) echo "{s}" ;; esac\n'
+        script = f'#!/bin/sh\ncase "$1" in -sm) echo "{s} {m}" ;; -m) echo "{m}" ;; *) echo "{s}" ;; esac\n'
         self.write_tool("uname", script)
 
     def write_tool(self, name: str, script: str) -> None:

@@ -51,7 +51,9 @@ def user_tools(tmp: Path, n: int, uname: tuple[str, str]) -> Path:
     d.mkdir()
     (d / "curl").write_text(f'#!/bin/sh\nexec {CURL} --interface 127.0.0.{n} "$@"\n')
     s, m = uname
-    (d / "uname").write_text(f'#!/bin/sh\ncase "$1" in -m) echo "{m}" ;; *) echo "{s}" ;; esac\n')
+    (d / "uname").write_text(
+        f'#!/bin/sh\ncase "$1" in -sm) echo "{s} {m}" ;; -m) echo "{m}" ;; *) echo "{s}" ;; esac\n'
+    )
     for tool in ("curl", "uname"):
         (d / tool).chmod(0o755)
     return d

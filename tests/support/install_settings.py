@@ -2,7 +2,9 @@
 
 Both scripts start with one block, between fixed marker lines, that the engine rewrites
 in the copy it publishes (HELPERS.md, issue 10). Tests read it back from here, and
-``with_settings`` writes a copy with other values (throwaway keys, a loopback base URL).
+``with_settings`` writes a copy with other values (throwaway keys, a loopback base URL);
+new ``TRUSTED_KEYS`` bring their OpenSSH form in ``TRUSTED_SSH_KEYS`` (as the engine writes
+it), keys that are not P-256 PEMs none.
 """
 
 from __future__ import annotations
@@ -10,12 +12,22 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_SH = ROOT / "scripts" / "install.sh"
 INSTALL_PS1 = ROOT / "scripts" / "install.ps1"
 BEGIN = "# --- release settings (rewritten by the engine when it publishes this script) ---\n"
 END = "# --- end of release settings ---\n"
-SH_NAMES = ("BINARY_NAME", "GITHUB_REPOSITORY", "DEFAULT_BASE_URL", "KEY_PRINCIPAL", "TRUSTED_KEYS")
+SH_NAMES = (
+    "BINARY_NAME",
+    "GITHUB_REPOSITORY",
+    "DEFAULT_BASE_URL",
+    "KEY_PRINCIPAL",
+    "TRUSTED_KEYS",
+    "TRUSTED_SSH_KEYS",
+)
 PS1_NAMES = ("BinaryName", "GithubRepository", "DefaultBaseUrl", "KeyPrincipal", "TrustedKeys")
 
 
@@ -48,9 +60,24 @@ def pems(text: str) -> list[str]:
     return [m + "\n" for m in re.findall(pattern, text, re.S)]
 
 
+def ssh_lines(pem_text: str) -> str:
+    """The OpenSSH form of each P-256 PEM of ``pem_text``, one a line (other blocks left out)."""
+    out = []
+    for pem in pems(pem_text):
+        try:
+            key = serialization.load_pem_public_key(pem.encode())
+        except ValueError:
+            continue
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            out.append(key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH))
+    return "\n".join(line.decode() for line in out)
+
+
 def with_sh_settings(text: str, **values: str) -> str:
     """install.sh text with some settings replaced (``TRUSTED_KEYS=...``)."""
     current = sh_settings(text)
+    if "TRUSTED_KEYS" in values and "TRUSTED_SSH_KEYS" not in values:
+        values = {**values, "TRUSTED_SSH_KEYS": ssh_lines(values["TRUSTED_KEYS"])}
     current.update(values)
     new = "".join(f'{k}="{v}"\n' for k, v in current.items())
     head, _, rest = text.partition(BEGIN)

@@ -11,6 +11,7 @@ from tests.support.install_settings import (
     pems,
     ps1_settings,
     sh_settings,
+    ssh_lines,
     with_sh_settings,
 )
 
@@ -34,6 +35,13 @@ def test_trusted_keys_are_the_pems_of_build_keys() -> None:
     assert pems(ps1_settings(INSTALL_PS1.read_text())["TrustedKeys"]) == want
 
 
+def test_trusted_ssh_keys_are_the_same_keys() -> None:
+    """install.sh's OpenSSH lines (its allowed_signers, no ssh-keygen -i) are exactly its PEMs."""
+    settings = sh_settings(INSTALL_SH.read_text())
+    assert settings["TRUSTED_SSH_KEYS"] == ssh_lines(settings["TRUSTED_KEYS"])
+    assert settings["TRUSTED_SSH_KEYS"].count("ecdsa-sha2-nistp256 ") == len(KEYS)
+
+
 def test_settings_are_the_only_literals_for_them() -> None:
     """The rest of each script uses the variables, so a rewritten block is the whole story."""
     for path in (INSTALL_SH, INSTALL_PS1):
@@ -50,5 +58,6 @@ def test_rewriting_the_block_keeps_the_script_whole() -> None:
     text = INSTALL_SH.read_text()
     new = with_sh_settings(text, BINARY_NAME="kx", TRUSTED_KEYS="a\nb")
     assert sh_settings(new)["BINARY_NAME"] == "kx" and sh_settings(new)["TRUSTED_KEYS"] == "a\nb"
+    assert sh_settings(new)["TRUSTED_SSH_KEYS"] == ""
     original = sh_settings(text)
     assert with_sh_settings(new, BINARY_NAME="km", TRUSTED_KEYS=original["TRUSTED_KEYS"]) == text

@@ -33,7 +33,7 @@ def test_main_is_called_on_the_last_line_only() -> None:
     # only constants before the call (the release settings' TRUSTED_KEYS spans lines)
     assert top_level[-1] == 'main "$@" || exit 1'
     assert sh_settings(TEXT)
-    constants = re.sub(r'^TRUSTED_KEYS="[^"$`]*"$', "", TEXT, flags=re.M)
+    constants = re.sub(r'^TRUSTED(_SSH)?_KEYS="[^"$`]*"$', "", TEXT, flags=re.M)
     top_level = [line for line in top_level if line in constants.splitlines()]
     assert all(re.match(r'^[A-Z][A-Z0-9_]*="[^"$`]*"$', line) for line in top_level[:-1]), top_level
 

@@ -19,7 +19,16 @@ HELLO = project_at(
     public_base_url="https://get.hello.test",
     build=BuildConfig(binary="hello"),
 )
-PEM = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----"
+PEM = (
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE1wbWD0pmQABV8m7hcIHM3JhN5QKB\n"
+    "LnBs1E0o35wCC2/0cYfMA2tWBozB0y8cH4xcnTIc27BKcHfKqvOWkcY6NA==\n"
+    "-----END PUBLIC KEY-----"
+)
+SSH = (  # the same key in OpenSSH form
+    "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBNcG1g9KZkAAVf"
+    "Ju4XCBzNyYTeUCgS5wbNRNKN+cAgtv9HGHzANrVgaMwdMvHB+MXJ0yHNuwSnB3yqrzlpHGOjQ="
+)
 
 
 @pytest.mark.parametrize(("text", "name"), [(SH, "install.sh"), (PS1, "install.ps1")])
@@ -51,12 +60,23 @@ def test_rendered_sh_still_parses_and_holds_the_values() -> None:
     out = render_for(HELLO, SH, "install.sh", PEM)
     block = out[out.index(BEGIN) : out.index(END)]
     proc = subprocess.run(
-        ["sh", "-c", block + '\nprintf "%s|%s|%s\\n" "$BINARY_NAME" "$DEFAULT_BASE_URL" "$TRUSTED_KEYS"'],
+        [
+            "sh",
+            "-c",
+            block + '\nprintf "%s|%s|%s|%s\\n" "$BINARY_NAME" "$DEFAULT_BASE_URL"'
+            ' "$TRUSTED_KEYS" "$TRUSTED_SSH_KEYS"',
+        ],
         capture_output=True,
         text=True,
         timeout=10,
     )
-    assert proc.stdout == f"hello|https://get.hello.test|{PEM}\n", proc.stderr
+    assert proc.stdout == f"hello|https://get.hello.test|{PEM}|{SSH}\n", proc.stderr
+
+
+def test_keys_that_are_not_p256_cannot_be_published() -> None:
+    garbage = "-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----"
+    with pytest.raises(KmError, match=r"ECDSA P-256 public keys"):
+        render_for(HELLO, SH, "install.sh", garbage)
 
 
 def test_keys_are_kept_unless_given() -> None:
@@ -66,7 +86,7 @@ def test_keys_are_kept_unless_given() -> None:
 
 BLOCK_SH = (
     f'{BEGIN}\nBINARY_NAME="km"\nGITHUB_REPOSITORY="a/b"\nDEFAULT_BASE_URL="https://x.test"\n'
-    f'KEY_PRINCIPAL="release@x.test"\nTRUSTED_KEYS=""\n{END}\n'
+    f'KEY_PRINCIPAL="release@x.test"\nTRUSTED_KEYS=""\nTRUSTED_SSH_KEYS=""\n{END}\n'
 )
 
 
@@ -79,9 +99,10 @@ BLOCK_SH = (
         (BLOCK_SH.replace('BINARY_NAME="km"', "BINARY_NAME=km"), r"line 2: expected BINARY_NAME"),
         (BLOCK_SH.replace('"a/b"', '"a/$(id)"'), r"line 3: expected GITHUB_REPOSITORY"),
         (
-            BLOCK_SH.replace('TRUSTED_KEYS=""\n', 'TRUSTED_KEYS=""\nEXTRA=1\n'),
-            r"line 7: unexpected 'EXTRA=1'",
+            BLOCK_SH.replace('TRUSTED_SSH_KEYS=""\n', 'TRUSTED_SSH_KEYS=""\nEXTRA=1\n'),
+            r"line 8: unexpected 'EXTRA=1'",
         ),
+        (BLOCK_SH.replace('TRUSTED_SSH_KEYS=""\n', ""), r"line 7: expected TRUSTED_SSH_KEYS"),
         (BLOCK_SH.replace('TRUSTED_KEYS=""', 'TRUSTED_KEYS="abc'), r"TRUSTED_KEYS is never closed"),
         (BLOCK_SH.replace('TRUSTED_KEYS=""', 'TRUSTED_KEYS="$(x)"'), r"TRUSTED_KEYS may hold only PEM text"),
     ],
