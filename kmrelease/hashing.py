@@ -101,10 +101,11 @@ def _read(path: Path, *, sha256: bool, md5: bool) -> _Entry:
     name = str(path.absolute())
     if before == after and after[2] == size:
         old = _CACHE.get(name)
-        if old is not None and old.key == entry.key:  # keep what the other hash of it knew
+        lacks = old is not None and ((old.sha256 and not sha256) or (old.md5 and not md5))
+        if old is not None and old.key == entry.key and lacks:  # keep what the other hash knew
             entry.sha256 = entry.sha256 or old.sha256
             entry.md5 = entry.md5 or old.md5
-            entry.hashed_at = min(entry.hashed_at, old.hashed_at)
+            entry.hashed_at = min(entry.hashed_at, old.hashed_at)  # settled only if both are
         _CACHE[name] = entry
     return entry
 
@@ -181,7 +182,22 @@ def _load(store: Path) -> dict[str, _Entry]:
         return {}
 
 
+def _settle_since(now: int) -> None:
+    """Hash again each file remembered while racy that has not changed for :data:`RACY_NS` since
+    (what a run built or wrote early on), so that the next run can trust it."""
+    for name, entry in list(_CACHE.items()):
+        if entry.settled or now - entry.key[4] < RACY_NS:
+            continue
+        path = Path(name)
+        try:
+            if _key_of(path.stat()) == entry.key:
+                _read(path, sha256=entry.sha256 is not None, md5=entry.md5 is not None)
+        except OSError:
+            _CACHE.pop(name, None)
+
+
 def _save(store: Path, loaded: dict[str, _Entry]) -> None:
+    _settle_since(time.time_ns())
     settled = sorted(
         ((n, e) for n, e in _CACHE.items() if e.settled), key=lambda item: item[1].hashed_at, reverse=True
     )[:STORE_LIMIT]

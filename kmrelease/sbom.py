@@ -6,10 +6,13 @@ covers it). Built with ``cyclonedx-python-lib``: the binary is the BOM's subject
 SHA-256), the main module, every dependency module (with its ``h1:`` sum as a property)
 and the Go standard library of the toolchain are its components. Serial number and
 timestamp derive from the binary and the commit date, so the same binary gives the same bytes.
+An SBOM made from the same binary (SHA-256), version, date, Go, this module and library version
+(``.build/<sbom>.stamp``) and still holding the bytes made then is not made again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import uuid
@@ -20,7 +23,7 @@ from pathlib import Path
 from .errors import KmError
 from .gotool import GoToolchain
 from .hashing import sha256_file
-from .layout import write_if_changed
+from .layout import BUILD_META, write_if_changed
 from .ui import Reporter
 
 SBOM_DIR = "sbom"  # dist/<v>/sbom/, one of layout.EXTRA_DIRS
@@ -151,12 +154,41 @@ def write_sboms(
         reporter.info(f"would write {out}/<binary>{SUFFIX}")
         return []
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    (dist / BUILD_META).mkdir(exist_ok=True)
+    written, kept, engine = [], 0, _engine_fingerprint()
     for name in binaries:
-        path = out / sbom_name(name)
-        write_if_changed(path, render_sbom(dist / name, build_modules(go, dist / name), version, date))
+        path, stamp = out / sbom_name(name), dist / BUILD_META / f"{sbom_name(name)}.stamp"
+        inputs = _inputs(sha256_file(dist / name), version, date, go.version, engine)
+        if _stamped(stamp, path, inputs):
+            kept += 1
+        else:
+            write_if_changed(path, render_sbom(dist / name, build_modules(go, dist / name), version, date))
+            write_if_changed(stamp, json.dumps({"inputs": inputs, "sha256": sha256_file(path)}) + "\n")
         written.append(path)
+    if kept:
+        reporter.info(f"{kept} SBOM(s) already made from these exact binaries: kept")
     return written
+
+
+def _engine_fingerprint() -> str:
+    """What else decides an SBOM's bytes: this module's code and the CycloneDX library's version."""
+    from importlib.metadata import version
+
+    return hashlib.sha256(Path(__file__).read_bytes() + version("cyclonedx-python-lib").encode()).hexdigest()
+
+
+def _inputs(binary_sha256: str, version: str, date: str, go: str, engine: str) -> str:
+    doc = [binary_sha256, version, date, go, engine]
+    return hashlib.sha256(json.dumps(doc).encode()).hexdigest()
+
+
+def _stamped(stamp: Path, sbom: Path, inputs: str) -> bool:
+    """Whether ``sbom`` is what these inputs made last time (and still holds those bytes)."""
+    try:
+        doc = json.loads(stamp.read_text(encoding="utf-8"))
+        return bool(doc["inputs"] == inputs and sbom.is_file() and sha256_file(sbom) == doc["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def sbom_stage(dist: Path, binaries: list[str], reporter: Reporter, *, dry_run: bool) -> list[Path]:

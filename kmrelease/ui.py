@@ -6,21 +6,11 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
-from rich.text import Text
+if TYPE_CHECKING:  # rich is imported only when something is drawn on a terminal (start-up time)
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 
 def interactive() -> bool:
@@ -44,19 +34,24 @@ class _NullBar:
         pass
 
 
-class _AmountColumn(ProgressColumn):
+def _amount_column() -> Any:
     """Bytes for transfers, ``done/total unit`` for counted work (targets)."""
+    from rich.progress import DownloadColumn, ProgressColumn, Task, TransferSpeedColumn
+    from rich.text import Text
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._bytes = DownloadColumn()
-        self._speed = TransferSpeedColumn()
+    class _AmountColumn(ProgressColumn):
+        def __init__(self) -> None:
+            super().__init__()
+            self._bytes = DownloadColumn()
+            self._speed = TransferSpeedColumn()
 
-    def render(self, task: Task) -> Text:
-        unit = task.fields.get("unit", "bytes")
-        if unit == "bytes":
-            return Text.assemble(self._bytes.render(task), " ", self._speed.render(task))
-        return Text(f"{int(task.completed)}/{int(task.total or 0)} {unit}", style="progress.download")
+        def render(self, task: Task) -> Text:
+            unit = task.fields.get("unit", "bytes")
+            if unit == "bytes":
+                return Text.assemble(self._bytes.render(task), " ", self._speed.render(task))
+            return Text(f"{int(task.completed)}/{int(task.total or 0)} {unit}", style="progress.download")
+
+    return _AmountColumn()
 
 
 class Reporter:
@@ -64,8 +59,16 @@ class Reporter:
 
     def __init__(self, *, quiet: bool = False) -> None:
         self.quiet = quiet
-        self._console = Console(stderr=True, highlight=False, soft_wrap=True)
+        self._console_made: Console | None = None
         self._progress: Progress | None = None
+
+    @property
+    def _console(self) -> Console:
+        if self._console_made is None:
+            from rich.console import Console
+
+            self._console_made = Console(stderr=True, highlight=False, soft_wrap=True)
+        return self._console_made
 
     def step(self, message: str) -> None:
         if not self.quiet:
@@ -92,10 +95,12 @@ class Reporter:
         if not interactive() or self.quiet or self._progress is not None:
             yield
             return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            _AmountColumn(),
+            _amount_column(),
             TimeElapsedColumn(),
             console=self._console,
             transient=True,

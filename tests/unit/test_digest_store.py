@@ -123,3 +123,16 @@ def test_a_stored_entry_for_another_inode_is_not_used(tmp_path: Path, reads: lis
     with persistent(store):
         assert digest_file(f).sha256 == hashlib.sha256(b"two").hexdigest()
     assert reads == [f, f]
+
+
+def test_a_file_that_settled_during_the_run_is_hashed_again_and_stored(
+    tmp_path: Path, reads: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, f = tmp_path / "digests.json", tmp_path / "f"
+    f.write_bytes(b"built early")
+    with persistent(store):
+        d = digest_file(f)  # racy: just written
+        real = time.time_ns
+        monkeypatch.setattr(hashing.time, "time_ns", lambda: real() + hashing.RACY_NS)  # 2 s later
+    assert reads == [f, f]  # hashed again when the run ended, then stored
+    assert json.loads(store.read_text())["entries"][str(f)][-2] == d.sha256
