@@ -32,6 +32,7 @@ GITHUB_REPOSITORY="kilometers-ai/kilometers-cli"
 DEFAULT_BASE_URL="https://get.kilometers.ai"
 KEY_PRINCIPAL="release@get.kilometers.ai"
 TRUSTED_KEYS=""
+TRUSTED_SSH_KEYS=""
 # --- end of release settings ---
 """
 SETTINGS_PS1 = """# --- release settings (rewritten by the engine when it publishes this script) ---
