@@ -11,12 +11,14 @@ import (
 // when the line ends first. Any other byte, valid UTF-8 or not, is accepted
 // (as encoding/json accepts it).
 //
-// strEnd looks at 64 bytes at a time: one bitmap marks every byte of the
-// block that is '"', '\\' or a control character, and the loop visits only
-// those, in order. Text with an escape every few words (prose, code,
-// embedded JSON) then costs a few instructions per escape rather than a
-// mispredicted branch per word, and text without any costs about 2
-// instructions per byte.
+// strEnd looks at 64 bytes at a time. On amd64 (scan_amd64.s, AVX2 or
+// SSE2) three bitmaps mark the block's quotes, backslashes and control
+// characters; the escaped bytes (those after an odd run of backslashes) come
+// from bit arithmetic, the first unescaped quote ends the string, and only
+// the escaped bytes are looked at one by one (against escapeKind). A \u
+// escape, and the portable route, go through blockEnd: one bitmap marks
+// every byte that is '"', '\\' or a control character (exact SWAR, 8 bytes
+// per step), and the loop visits only those, in order.
 
 // escapeKind classifies the byte after a backslash: 0 not an escape, 1 a
 // one-byte escape, 2 'u' (four hex digits follow).
@@ -70,7 +72,7 @@ func strEnd(b []byte, i int) int {
 	}
 	for i+64 <= len(b) {
 		if scanAsm {
-			n, status := strScan(b[i:], &escapeKind)
+			n, status := strScan(b[i:], 0, &escapeKind)
 			switch status {
 			case 1:
 				return i + n
@@ -89,6 +91,17 @@ func strEnd(b []byte, i int) int {
 			return i + j
 		}
 		i += j
+	}
+	// Fewer than 64 bytes left: the last 64 bytes of the line, from b[i].
+	if base := len(b) - 64; scanAsm && base >= 0 && i < len(b) {
+		n, status := strScan(b[base:], i-base, &escapeKind)
+		switch status {
+		case 1:
+			return base + n
+		case 0:
+			return -1
+		}
+		i = max(i, base+n) // the end of the line, or a \u escape to check
 	}
 	// The last bytes of the line, padded with NULs: the first pad is a
 	// control character, so an unterminated string (or escape) fails there.

@@ -21,11 +21,15 @@
 	SHLQ $off, AX; \
 	ORQ AX, R12
 
-// func strScan(b []byte, kinds *[256]uint8) (n int, status int)
-TEXT ·strScan(SB), NOSPLIT, $0-48
+// func strScanSSE2(b []byte, off int, kinds *[256]uint8) (n int, status int)
+TEXT ·strScanSSE2(SB), NOSPLIT, $0-56
 	MOVQ b_base+0(FP), SI
 	MOVQ b_len+8(FP), DX
-	MOVQ kinds+24(FP), R8
+	MOVQ kinds+32(FP), R8
+	MOVQ off+24(FP), CX
+	MOVQ $-1, AX
+	SHLQ CX, AX
+	MOVQ AX, X11                   // the bytes of the first block to look at
 	XORQ CX, CX                    // start of the block
 	XORQ R9, R9                    // 1: the block's first byte is escaped
 	MOVQ $0x2222222222222222, AX
@@ -50,6 +54,11 @@ block:
 	CHUNK(16)
 	CHUNK(32)
 	CHUNK(48)
+	MOVQ X11, AX
+	ANDQ AX, R10
+	ANDQ AX, R11
+	ANDQ AX, R12
+	PCMPEQB X11, X11               // later blocks: all of them
 
 	// Escaped bytes: those after an odd run of backslashes.
 	MOVQ R11, AX
@@ -108,16 +117,16 @@ notsimple:
 	// A \u escape: the caller scans this block (from the backslash that
 	// escapes its first byte, if one does).
 	SUBQ R9, CX
-	MOVQ CX, n+32(FP)
-	MOVQ $2, status+40(FP)
+	MOVQ CX, n+40(FP)
+	MOVQ $2, status+48(FP)
 	RET
 
 checked:
 	CMPQ R10, $-1
 	JEQ  next
 	LEAQ 1(CX)(R10*1), AX
-	MOVQ AX, n+32(FP)
-	MOVQ $1, status+40(FP)
+	MOVQ AX, n+40(FP)
+	MOVQ $1, status+48(FP)
 	RET
 
 next:
@@ -127,11 +136,169 @@ next:
 
 more:
 	SUBQ R9, CX
-	MOVQ CX, n+32(FP)
-	MOVQ $2, status+40(FP)
+	MOVQ CX, n+40(FP)
+	MOVQ $2, status+48(FP)
 	RET
 
 invalid:
-	MOVQ $0, n+32(FP)
-	MOVQ $0, status+40(FP)
+	MOVQ $0, n+40(FP)
+	MOVQ $0, status+48(FP)
+	RET
+
+
+// CHUNK32 is CHUNK for the 32 bytes at off(R13), with AVX2.
+#define CHUNK32(off) \
+	VMOVDQU off(R13), Y0; \
+	VPCMPEQB Y8, Y0, Y1; \
+	VPMOVMSKB Y1, AX; \
+	SHLQ $off, AX; \
+	ORQ AX, R10; \
+	VPCMPEQB Y9, Y0, Y2; \
+	VPMOVMSKB Y2, AX; \
+	SHLQ $off, AX; \
+	ORQ AX, R11; \
+	VPMINUB Y10, Y0, Y3; \
+	VPCMPEQB Y0, Y3, Y3; \
+	VPMOVMSKB Y3, AX; \
+	SHLQ $off, AX; \
+	ORQ AX, R12
+
+// func strScanAVX2(b []byte, off int, kinds *[256]uint8) (n int, status int)
+// The same as strScanSSE2, 32 bytes per instruction; R8 holds the mask of
+// the bytes to look at (kinds is loaded when an escape needs it).
+TEXT ·strScanAVX2(SB), NOSPLIT, $0-56
+	MOVQ b_base+0(FP), SI
+	MOVQ b_len+8(FP), DX
+	MOVQ off+24(FP), CX
+	MOVQ $-1, R8
+	SHLQ CX, R8
+	XORQ CX, CX
+	XORQ R9, R9
+	MOVQ $0x22, AX
+	MOVQ AX, X8
+	VPBROADCASTB X8, Y8
+	MOVQ $0x5c, AX
+	MOVQ AX, X9
+	VPBROADCASTB X9, Y9
+	MOVQ $0x1f, AX
+	MOVQ AX, X10
+	VPBROADCASTB X10, Y10
+
+vblock:
+	LEAQ 64(CX), AX
+	CMPQ AX, DX
+	JHI  vmore
+	LEAQ (SI)(CX*1), R13
+	XORQ R10, R10
+	XORQ R11, R11
+	XORQ R12, R12
+	CHUNK32(0)
+	CHUNK32(32)
+	ANDQ R8, R10
+	ANDQ R8, R11
+	ANDQ R8, R12
+	MOVQ $-1, R8
+
+	MOVQ R11, AX
+	MOVQ R9, BX
+	NOTQ BX
+	ANDQ BX, AX
+	MOVQ AX, BX
+	SHLQ $1, BX
+	MOVQ $0xAAAAAAAAAAAAAAAA, DI
+	ORQ  DI, BX
+	SUBQ AX, BX
+	XORQ DI, BX
+	MOVQ R11, DI
+	ORQ  R9, DI
+	XORQ BX, DI
+	ANDQ R11, BX
+	SHRQ $63, BX
+
+	MOVQ DI, AX
+	NOTQ AX
+	ANDQ R10, AX
+	TESTQ AX, AX
+	JEQ  vnoquote
+	BSFQ AX, R10
+	MOVQ AX, R11
+	NEGQ R11
+	ANDQ AX, R11
+	DECQ R11
+	JMP  vcheck
+
+vnoquote:
+	MOVQ $-1, R10
+	MOVQ $-1, R11
+
+vcheck:
+	TESTQ R12, R11
+	JNE  vinvalid
+	ANDQ R11, DI
+	MOVQ kinds+32(FP), R12
+
+vescapes:
+	TESTQ DI, DI
+	JEQ  vchecked
+	BSFQ DI, AX
+	MOVBQZX (R13)(AX*1), AX
+	MOVBQZX (R12)(AX*1), AX
+	CMPQ AX, $1
+	JNE  vnotsimple
+	LEAQ -1(DI), AX
+	ANDQ AX, DI
+	JMP  vescapes
+
+vnotsimple:
+	TESTQ AX, AX
+	JEQ  vinvalid
+	SUBQ R9, CX
+	MOVQ CX, n+40(FP)
+	MOVQ $2, status+48(FP)
+	VZEROUPPER
+	RET
+
+vchecked:
+	CMPQ R10, $-1
+	JEQ  vnext
+	LEAQ 1(CX)(R10*1), AX
+	MOVQ AX, n+40(FP)
+	MOVQ $1, status+48(FP)
+	VZEROUPPER
+	RET
+
+vnext:
+	MOVQ BX, R9
+	ADDQ $64, CX
+	JMP  vblock
+
+vmore:
+	SUBQ R9, CX
+	MOVQ CX, n+40(FP)
+	MOVQ $2, status+48(FP)
+	VZEROUPPER
+	RET
+
+vinvalid:
+	MOVQ $0, n+40(FP)
+	MOVQ $0, status+48(FP)
+	VZEROUPPER
+	RET
+
+// func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
+TEXT ·cpuid(SB), NOSPLIT, $0-24
+	MOVL eaxArg+0(FP), AX
+	MOVL ecxArg+4(FP), CX
+	CPUID
+	MOVL AX, eax+8(FP)
+	MOVL BX, ebx+12(FP)
+	MOVL CX, ecx+16(FP)
+	MOVL DX, edx+20(FP)
+	RET
+
+// func xgetbv0() (eax uint32)
+TEXT ·xgetbv0(SB), NOSPLIT, $0-4
+	MOVL $0, CX
+	XGETBV
+	MOVL AX, eax+0(FP)
 	RET

@@ -2,6 +2,9 @@
 
 package proxy
 
-var scanAsm = false
+var (
+	scanAsm = false
+	useAVX2 = false
+)
 
-func strScan(b []byte, kinds *[256]uint8) (n int, status int) { return 0, 2 }
+func strScan(b []byte, off int, kinds *[256]uint8) (n int, status int) { return off, 2 }

@@ -132,10 +132,26 @@ func strEndBytewise(b []byte, i int) int {
 func TestStrEndAgreesWithBytewise(t *testing.T) {
 	// Escapes and specials at every offset around the 64-byte blocks.
 	alphabet := []byte{'a', '"', '\\', '\\', '\\', '\\', 'u', 'n', '0', 'F', 0, 0x1f, 0x20, 0x7f, 0x80, 0xff, '/', 0x21, 0x22, 0x5c, 0xdc, 0xa2}
-	defer func(v bool) { scanAsm = v }(scanAsm)
-	for _, asm := range []bool{scanAsm, false} {
-		scanAsm = asm
-		strEndRandom(t, alphabet)
+	forEachRoute(t, func(t *testing.T) { strEndRandom(t, alphabet) })
+}
+
+// forEachRoute runs f with each way of scanning strings this machine has:
+// AVX2, SSE2, and the portable Go code.
+func forEachRoute(t *testing.T, f func(t *testing.T)) {
+	defer func(asm, avx2 bool) { scanAsm, useAVX2 = asm, avx2 }(scanAsm, useAVX2)
+	routes := []struct {
+		name      string
+		asm, avx2 bool
+	}{{"avx2", true, true}, {"sse2", true, false}, {"go", false, false}}
+	for _, r := range routes {
+		if r.asm && !scanAsm || r.avx2 && !useAVX2 {
+			t.Logf("%s: not on this machine", r.name)
+			continue
+		}
+		t.Run(r.name, func(t *testing.T) {
+			scanAsm, useAVX2 = r.asm, r.avx2
+			f(t)
+		})
 	}
 }
 
@@ -156,7 +172,7 @@ func strEndRandom(t *testing.T, alphabet []byte) {
 			start = rng.IntN(len(b) + 1)
 		}
 		if got, want := strEnd(b, start), strEndBytewise(b, start); got != want {
-			t.Fatalf("asm %v: strEnd(%q, %d) = %d, want %d", scanAsm, b, start, got, want)
+			t.Fatalf("strEnd(%q, %d) = %d, want %d", b, start, got, want)
 		}
 	}
 }
@@ -187,6 +203,10 @@ func TestSpecialBitsExact(t *testing.T) {
 }
 
 func TestClassifyAgreesWithReference(t *testing.T) {
+	forEachRoute(t, classifyAgrees)
+}
+
+func classifyAgrees(t *testing.T) {
 	for _, s := range fuzzSeeds() {
 		checkClassify(t, []byte(s))
 	}
