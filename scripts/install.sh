@@ -423,15 +423,35 @@ pick_hasher() {
     fi
 }
 
+# hash_start FILE: hash FILE in the background (into $km_tmp/hash.out) while other checks
+# run; sha256_of FILE then waits for it. cleanup ends it.
+hash_start() {
+    case "$km_hasher" in
+        sha256sum) sha256sum <"$1" >"$km_tmp/hash.out" 2>/dev/null 3>&- & ;;
+        shasum) shasum -a 256 <"$1" >"$km_tmp/hash.out" 2>/dev/null 3>&- & ;;
+        openssl) openssl dgst -sha256 <"$1" >"$km_tmp/hash.out" 2>/dev/null 3>&- & ;;
+    esac
+    km_hash_pid=$!
+    km_hash_file=$1
+}
+
 # sha256_of FILE: sets _sh_sum to the lowercase hex SHA-256 of FILE; status 1 on failure.
 sha256_of() {
+    if [ -n "$km_hash_pid" ] && [ "$km_hash_file" = "$1" ]; then
+        # No `wait PID` (posh misreads it when its script comes on stdin): no other job runs now.
+        wait
+        km_hash_pid=""
+        _sh_out=""
+        IFS= read -r _sh_out <"$km_tmp/hash.out" || true
+    else
+        case "$km_hasher" in
+            sha256sum) _sh_out=$(sha256sum <"$1" 2>/dev/null) || return 1 ;;
+            shasum) _sh_out=$(shasum -a 256 <"$1" 2>/dev/null) || return 1 ;;
+            openssl) _sh_out=$(openssl dgst -sha256 <"$1" 2>/dev/null) || return 1 ;;
+        esac
+    fi
     case "$km_hasher" in
-        sha256sum) _sh_out=$(sha256sum <"$1" 2>/dev/null) || return 1 ;;
-        shasum) _sh_out=$(shasum -a 256 <"$1" 2>/dev/null) || return 1 ;;
-        openssl)
-            _sh_out=$(openssl dgst -sha256 <"$1" 2>/dev/null) || return 1
-            _sh_out=${_sh_out##*= }
-            ;;
+        openssl) _sh_out=${_sh_out##*= } ;;
     esac
     _sh_sum=${_sh_out%%[!0-9a-fA-F]*}
     lowercase_hex "$_sh_sum"
@@ -500,7 +520,7 @@ dest_size() {
 # runs longer than CAP s (for a download: KM_BASE_TIME s, then KM_BASE_TIME s plus the size
 # the server announced in HEADERS at KM_FLOOR_RATE bytes/s, plus km_wd_offset s when other
 # transfers come before it in the same command), or (STALL=yes) when DEST grows
-# by less than KM_STALL_RATE bytes/s over KM_STALL_TIME s. The reason goes to $km_tmp/watchdog.
+# by less than KM_STALL_RATE bytes/s over KM_STALL_TIME s. The reason goes to km_wd_file.
 watchdog() {
     trap - EXIT HUP INT TERM
     _wd_pid=""
@@ -547,7 +567,7 @@ watchdog() {
             _wd_mark=$_fs_size
         fi
         if [ -n "$_wd_why" ] && [ -n "$_wd_pid" ]; then
-            printf '%s\n' "$_wd_why" >"$km_tmp/watchdog"
+            printf '%s\n' "$_wd_why" >"$km_wd_file"
             kill "$_wd_pid" 2>/dev/null
             sleep 1
             kill -9 "$_wd_pid" 2>/dev/null
@@ -557,7 +577,8 @@ watchdog() {
 }
 
 # supervised DEST HEADERS MAXBYTES STALL CAP COMMAND...: run COMMAND in the foreground
-# under a watchdog (the caller removes $km_tmp/watchdog and $km_tmp/pid first); sets _sv_rc (its exit status) and _sv_why (why the watchdog ended it,
+# under a watchdog (its pid and reason files are new ones, numbered by km_seq: nothing stale
+# to remove); sets _sv_rc (its exit status) and _sv_why (why the watchdog ended it,
 # or ""). The command is started by `sh -c` that writes its pid, then execs it: no
 # background job to `wait` for (posh misreads `wait PID` when its script comes on stdin).
 # The watchdog is ended with SIGPIPE: no trap of ours (one ended by TERM before it has
@@ -566,20 +587,23 @@ watchdog() {
 # (cleanup: rm -rf km_tmp) in a background subshell ended before it has reset it: the
 # watchdog starts with none.
 supervised() {
+    km_seq=$((km_seq + 1))
+    _sv_pidf="$km_tmp/pid.$km_seq"
+    km_wd_file="$km_tmp/watchdog.$km_seq"
     trap - EXIT
-    watchdog "$km_tmp/pid" "$1" "$2" "$3" "$4" "$5" </dev/null >/dev/null 2>&1 3>&- &
+    watchdog "$_sv_pidf" "$1" "$2" "$3" "$4" "$5" </dev/null >/dev/null 2>&1 3>&- &
     _sv_wd=$!
     trap cleanup EXIT
     km_watchdog=$_sv_wd
     shift 5
-    sh -c 'echo "$$" >"$0" && exec "$@"' "$km_tmp/pid" "$@" 3>&-
+    sh -c 'echo "$$" >"$0" && exec "$@"' "$_sv_pidf" "$@" 3>&-
     _sv_rc=$?
     kill -PIPE "$_sv_wd" 2>/dev/null
     km_watchdog=""
     wait 2>/dev/null
     _sv_why=""
-    if [ -f "$km_tmp/watchdog" ]; then
-        IFS= read -r _sv_why <"$km_tmp/watchdog" || true
+    if [ -f "$km_wd_file" ]; then
+        IFS= read -r _sv_why <"$km_wd_file" || true
     fi
 }
 
@@ -595,13 +619,13 @@ download() {
     _dl_reason=""
     _dl_trail=""
     _dl_log="$km_tmp/download.log"
-    _dl_hdr="$km_tmp/download.headers"
+    _dl_hdr="$km_tmp/headers.$km_seq"
     _dl_hops=${4:-0}
     if [ "$_dl_hops" -eq 0 ]; then
         check_url "download URL" "$1"
     fi
     _dl_size=""
-    remove "$2" "$_dl_log" "$_dl_hdr" "$km_tmp/watchdog" "$km_tmp/pid"
+    remove "$2"
     case "$km_downloader" in
         curl) download_curl "$@" ;;
         *) download_wget "$@" ;;
@@ -941,6 +965,13 @@ cleanup() {
         kill -PIPE "$km_watchdog" 2>/dev/null
         km_watchdog=""
     fi
+    if [ -n "${km_hash_pid:-}" ]; then
+        # Ended (SIGPIPE: bash reports no job ended by it) before km_tmp goes, so it creates
+        # nothing in it afterwards.
+        kill -PIPE "$km_hash_pid" 2>/dev/null
+        wait 2>/dev/null
+        km_hash_pid=""
+    fi
     if [ -n "${km_tmp:-}" ]; then
         rm -rf "$km_tmp" 2>/dev/null
         km_tmp=""
@@ -1003,15 +1034,15 @@ fetch_fast() {
         check_url "download URL" "$_ff_u"
     done
     _dl_log="$km_tmp/download.log"
-    remove "$km_tmp/SHA256SUMS" "$km_tmp/signature" "$km_tmp/asset.sha256" "$km_tmp/$km_bin" \
-        "$_dl_log" "$km_tmp/download.headers" "$km_tmp/watchdog" "$km_tmp/pid"
+    _ff_hdr="$km_tmp/headers.$km_seq"
+    remove "$km_tmp/SHA256SUMS" "$km_tmp/signature" "$km_tmp/asset.sha256" "$km_tmp/$km_bin"
     _ff_max=$((KM_MAX_SUMS_BYTES + KM_MAX_SIG_BYTES + KM_MAX_SHA256_BYTES))
     _ff_cap=$((KM_BASE_TIME + _ff_max / KM_FLOOR_RATE))
     _ff_bcap=$((KM_BASE_TIME + KM_MAX_BINARY_BYTES / KM_FLOOR_RATE))
     # The watchdog sums km_tmp (the four files, and a few small ones already there); the
     # asset's announced size sets its time as download's does, after the small files' time.
     km_wd_offset=$((3 * _ff_cap))
-    supervised "$km_tmp" "$km_tmp/download.headers" $((_ff_max + KM_MAX_BINARY_BYTES + 65536)) no $((km_wd_offset + _ff_bcap)) \
+    supervised "$km_tmp" "$_ff_hdr" $((_ff_max + KM_MAX_BINARY_BYTES + 65536)) no $((km_wd_offset + _ff_bcap)) \
         curl --proto '=http,https' --fail --fail-early --location --max-redirs 0 --silent --show-error \
         --connect-timeout "$KM_CONNECT_TIMEOUT" --speed-limit "$KM_STALL_RATE" --speed-time "$KM_STALL_TIME" \
         --max-time "$_ff_cap" --max-filesize "$KM_MAX_SUMS_BYTES" --write-out '%{http_code} %{size_download}\n' \
@@ -1019,11 +1050,13 @@ fetch_fast() {
         --next --proto '=http,https' --fail --silent --show-error \
         --connect-timeout "$KM_CONNECT_TIMEOUT" --speed-limit "$KM_STALL_RATE" --speed-time "$KM_STALL_TIME" \
         --max-time "$_ff_bcap" --max-filesize "$KM_MAX_BINARY_BYTES" --write-out '%{http_code} %{size_download} %{redirect_url}\n' \
-        --dump-header "$km_tmp/download.headers" -o "$km_tmp/$km_bin" "$4" \
+        --dump-header "$_ff_hdr" -o "$km_tmp/$km_bin" "$4" \
         >"$km_tmp/download.out" 2>"$_dl_log" </dev/null
     km_wd_offset=0
     fast_results
     if [ -z "$_sv_why" ] && [ "$_sv_rc" -eq 0 ] && [ "$_ff_n" -eq 4 ]; then
+        # The asset's hash (checked only after the signature) is computed meanwhile.
+        hash_start "$km_tmp/$km_bin"
         verify_signature "$2" || return 1
         return 0
     fi
@@ -1504,7 +1537,6 @@ verify() {
 
 # run_new FILE: run FILE --version (at most KM_RUN_TIMEOUT s); sets _rn_rc, _rn_timeout and _rn_first.
 run_new() {
-    remove "$km_tmp/watchdog" "$km_tmp/pid"
     supervised /dev/null /dev/null 0 no "$KM_RUN_TIMEOUT" "$1" --version >"$km_tmp/run.out" 2>&1 </dev/null
     _rn_rc=$_sv_rc
     _rn_timeout=no
@@ -1583,6 +1615,10 @@ main() {
     exec 3>&2
     setup_colors
     km_tmp=""
+    km_seq=0
+    km_wd_file=""
+    km_hash_pid=""
+    km_hash_file=""
     trap cleanup EXIT
     trap 'on_signal 129 HUP' HUP
     trap 'on_signal 130 INT' INT
