@@ -1022,12 +1022,12 @@ cdn_resolve_version() {
 # fetch_fast FROM: with curl, SHA256SUMS, its signature, the asset's .sha256 and the asset
 # come in one curl (one connection, one watchdog over km_tmp, each file within its own cap
 # and time); curl stops at the first transfer that fails or is not a 200 (a redirect is not
-# followed: the asset's redirect is then followed by download). The signature is checked once
-# the small files are in, before anything else is
-# said about the asset. Status 0: all four are in km_tmp, the signature verified; 1: a
-# transfer failed (an HTTP error, no connection, a stall, a timeout: _dl_* say which file
-# and why, as download does); 2: a small file was redirected or over its cap: fetch then
-# takes the files one at a time (their own rules and messages).
+# followed: the asset's redirect is then followed by download). The signature is checked
+# once the small files are in, before anything else is said about the asset (which is
+# never checked, run or kept unless it verifies). Status 0: all four are in km_tmp, the
+# signature verified; 1: a transfer failed (an HTTP error, no connection, a stall, a
+# timeout: _dl_* say which file and why, as download does); 2: a small file was redirected
+# or over its cap: fetch then takes the files one at a time (their own rules and messages).
 fetch_fast() {
     set -- "$1/SHA256SUMS" "$1/SHA256SUMS.$km_sig_ext" "$1/$km_asset.sha256" "$km_asset_url"
     for _ff_u do
