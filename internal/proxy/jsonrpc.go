@@ -124,7 +124,15 @@ type parser struct {
 	i int
 }
 
+// ws skips whitespace. Compact JSON has none: one comparison then.
 func (p *parser) ws() {
+	if p.i < len(p.b) && p.b[p.i] > ' ' {
+		return
+	}
+	p.wsLoop()
+}
+
+func (p *parser) wsLoop() {
 	for p.i < len(p.b) {
 		switch p.b[p.i] {
 		case ' ', '\t', '\r', '\n':

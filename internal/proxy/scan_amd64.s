@@ -163,6 +163,36 @@ invalid:
 	SHLQ $off, AX; \
 	ORQ AX, R12
 
+// ESC32 ORs into R12 a bit for each of the 32 bytes at off(R13) that is
+// not one of the one-byte escapes " / \ b f n r t: a byte is one when
+// escHi[its high nibble] & escLo[its low nibble] is not zero (Y11: escLo,
+// Y12: escHi, Y13: 0x0f in every byte, Y14: zero).
+#define ESC32(off) \
+	VMOVDQU off(R13), Y0; \
+	VPAND Y13, Y0, Y1; \
+	VPSRLW $4, Y0, Y2; \
+	VPAND Y13, Y2, Y2; \
+	VPSHUFB Y1, Y11, Y1; \
+	VPSHUFB Y2, Y12, Y2; \
+	VPAND Y1, Y2, Y1; \
+	VPCMPEQB Y14, Y1, Y1; \
+	VPMOVMSKB Y1, AX; \
+	SHLQ $off, AX; \
+	ORQ AX, R12
+
+// High nibbles 2, 5, 6, 7 are bits 1, 2, 4, 8; escLo[l] holds the bits of
+// the high nibbles h for which the byte h<<4|l is an escape.
+DATA escLo<>+0(SB)/8, $0x00040008000d0000
+DATA escLo<>+8(SB)/8, $0x0104000200000000
+DATA escLo<>+16(SB)/8, $0x00040008000d0000
+DATA escLo<>+24(SB)/8, $0x0104000200000000
+GLOBL escLo<>(SB), RODATA|NOPTR, $32
+DATA escHi<>+0(SB)/8, $0x0804020000010000
+DATA escHi<>+8(SB)/8, $0
+DATA escHi<>+16(SB)/8, $0x0804020000010000
+DATA escHi<>+24(SB)/8, $0
+GLOBL escHi<>(SB), RODATA|NOPTR, $32
+
 // func strScanAVX2(b []byte, off int, kinds *[256]uint8) (n int, status int)
 // The same as strScanSSE2, 32 bytes per instruction; R8 holds the mask of
 // the bytes to look at (kinds is loaded when an escape needs it).
@@ -183,6 +213,12 @@ TEXT ·strScanAVX2(SB), NOSPLIT, $0-56
 	MOVQ $0x1f, AX
 	MOVQ AX, X10
 	VPBROADCASTB X10, Y10
+	VMOVDQU escLo<>(SB), Y11
+	VMOVDQU escHi<>(SB), Y12
+	MOVQ $0x0f, AX
+	MOVQ AX, X13
+	VPBROADCASTB X13, Y13
+	VPXOR Y14, Y14, Y14
 
 vblock:
 	LEAQ 64(CX), AX
@@ -234,8 +270,14 @@ vnoquote:
 vcheck:
 	TESTQ R12, R11
 	JNE  vinvalid
-	ANDQ R11, DI
-	MOVQ kinds+32(FP), R12
+	ANDQ R11, DI                   // DI: the escaped bytes to check
+	JEQ  vchecked
+	XORQ R12, R12
+	ESC32(0)
+	ESC32(32)
+	TESTQ DI, R12
+	JEQ  vchecked                  // all of them one-byte escapes
+	MOVQ kinds+32(FP), R12         // else one by one: \u, or invalid
 
 vescapes:
 	TESTQ DI, DI
