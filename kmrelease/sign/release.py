@@ -75,9 +75,18 @@ def adopt_published(dest: Destination, dist: Path, version: str, key: TrustedKey
         or not verify_pair(sig.decode("utf-8", "replace"), p256, version, sums, key.key)
     ):
         return
-    (dist / SIG).write_bytes(sig)
-    (dist / P256).write_bytes(p256)
-    reporter.info(f"{SIG} and {P256} of {version} are already published for this {SUMS}: reused")
+    written = [name for name, data in ((SIG, sig), (P256, p256)) if _write_if_other(dist / name, data)]
+    if written:  # dist/ already holding them (a warm release): nothing to say, no byte rewritten
+        reporter.info(f"{SIG} and {P256} of {version} are already published for this {SUMS}: reused")
+
+
+def _write_if_other(path: Path, data: bytes) -> bool:
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return True
 
 
 def sign_stage(ctx: ReleaseContext, plan: SigningPlan) -> None:

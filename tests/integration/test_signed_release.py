@@ -108,6 +108,20 @@ def test_signatures_published_by_an_interrupted_run_are_reused(
     assert (tmp_path / "dist" / "v1.0.0" / SIG).read_bytes() == published
 
 
+def test_a_second_release_rewrites_no_byte_of_the_signatures(
+    tmp_path: Path, prebuilt: Path, signing_key: ec.EllipticCurvePrivateKey
+) -> None:
+    req = ReleaseRequest(parse_version("v1.0.0"), site=str(tmp_path / "site"), prebuilt=prebuilt)
+    release(req, QUIET)
+    dist = tmp_path / "dist" / "v1.0.0"
+    before = {n: (dist / n).stat() for n in (SIG, P256)}
+    release(req, QUIET)
+    after = {n: (dist / n).stat() for n in (SIG, P256)}
+    assert {n: (s.st_ino, s.st_mtime_ns) for n, s in after.items()} == {
+        n: (s.st_ino, s.st_mtime_ns) for n, s in before.items()
+    }
+
+
 def test_azure_release_without_a_key_is_refused_before_anything(tmp_path: Path) -> None:
     conf = tmp_path / "release.toml"
     conf.write_text('[project]\npublic_base_url = "https://get.example.test"\n')
