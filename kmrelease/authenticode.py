@@ -4,10 +4,9 @@ With ``osslsigncode`` (Debian's package) and a PEM certificate chain and key:
 ``[signing] authenticode_cert`` / ``authenticode_key`` in build/release.toml, or
 ``KM_AUTHENTICODE_CERT`` / ``KM_AUTHENTICODE_KEY``. The signing time is the commit date
 (``-st``), so the same binary and key give the same signed bytes. Without a certificate the
-stage says so and skips. Production keys live in an HSM (Key Vault, or Azure Trusted
-Signing), which osslsigncode cannot reach: ``release.yml`` would run jsign
-(``jsign --storetype AZUREKEYVAULT`` or ``TRUSTEDSIGNING``) behind those credentials
-instead; see README.md, "Signed releases".
+stage says so and skips. A production key lives in Key Vault, which osslsigncode cannot
+reach: with ``[signing] authenticode_keyvault`` (or ``KM_AUTHENTICODE_KEYVAULT``) the stage
+signs with jsign through Key Vault's sign API instead (kmrelease/jsign.py).
 
 Reproducibility holds for the unsigned bytes: :func:`unsigned_sha256` removes the signature
 (``osslsigncode remove-signature``) and zeroes the PE checksum it sets, which is what
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import KmError
+from .jsign import KeyVaultCertificate, parse_certificate_url, sign_with_jsign
 from .layout import BUILD_META
 from .ui import Reporter
 
@@ -40,14 +40,32 @@ class AuthenticodeKey:
     key: Path
 
 
-def authenticode_key(config_file: Path | None, root: Path) -> AuthenticodeKey | None:
-    cert, key = os.environ.get("KM_AUTHENTICODE_CERT", ""), os.environ.get("KM_AUTHENTICODE_KEY", "")
-    if not (cert or key) and config_file is not None and config_file.is_file():
-        try:
-            table = tomllib.loads(config_file.read_text(encoding="utf-8")).get("signing", {})
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise KmError(f"cannot read release configuration {config_file}: {exc}") from None
-        cert, key = str(table.get("authenticode_cert", "")), str(table.get("authenticode_key", ""))
+def _signing_table(config_file: Path | None) -> dict[str, object]:
+    if config_file is None or not config_file.is_file():
+        return {}
+    try:
+        table = tomllib.loads(config_file.read_text(encoding="utf-8")).get("signing", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise KmError(f"cannot read release configuration {config_file}: {exc}") from None
+    return table if isinstance(table, dict) else {}
+
+
+def _setting(table: dict[str, object], key: str) -> str:
+    """``KM_<KEY>`` from the environment, else ``[signing] <key>``."""
+    return os.environ.get(f"KM_{key.upper()}", "") or str(table.get(key, ""))
+
+
+def authenticode_key(config_file: Path | None, root: Path) -> AuthenticodeKey | KeyVaultCertificate | None:
+    """The configured signer: a Key Vault certificate (jsign), a PEM pair (osslsigncode), or none."""
+    table = _signing_table(config_file)
+    cert, key = _setting(table, "authenticode_cert"), _setting(table, "authenticode_key")
+    vault = _setting(table, "authenticode_keyvault")
+    if vault:
+        if cert or key:
+            raise KmError(
+                "Authenticode: give a Key Vault certificate or a certificate and key file, not both"
+            )
+        return parse_certificate_url(vault, _setting(table, "authenticode_timestamp_url"))
     if not cert and not key:
         return None
     if not (cert and key):
@@ -118,19 +136,34 @@ def unsigned_sha256(path: Path) -> str:
 
 
 def authenticode_stage(
-    dist: Path, exes: list[str], key: AuthenticodeKey | None, epoch: int, reporter: Reporter, *, dry_run: bool
+    dist: Path,
+    exes: list[str],
+    key: AuthenticodeKey | KeyVaultCertificate | None,
+    epoch: int,
+    reporter: Reporter,
+    *,
+    dry_run: bool,
+    cache: Path | None = None,
+    credential: object | None = None,
 ) -> list[str]:
     """Sign the unsigned Windows binaries of ``dist``; returns the names signed now."""
     if key is None:
         reporter.info(
-            "Windows binaries not Authenticode-signed: no certificate configured "
-            "([signing] authenticode_cert/authenticode_key or KM_AUTHENTICODE_CERT/KM_AUTHENTICODE_KEY)"
+            "Windows binaries not Authenticode-signed: no certificate configured ([signing] "
+            "authenticode_keyvault, or authenticode_cert/authenticode_key, or KM_AUTHENTICODE_*)"
         )
         return []
     todo = [n for n in exes if not is_signed(dist / n)] if not dry_run else exes
-    reporter.step(f"Authenticode-sign {len(todo)} Windows binaries with {key.cert.name}")
-    if dry_run:
+    with_what = key.label if isinstance(key, KeyVaultCertificate) else key.cert.name
+    reporter.step(f"Authenticode-sign {len(todo)} Windows binaries with {with_what}")
+    if dry_run or not todo:
         return []
+    if isinstance(key, KeyVaultCertificate):
+        sign_with_jsign([dist / n for n in todo], key, cache or dist / BUILD_META, "km", credential)
+        for name in todo:
+            os.chmod(dist / name, 0o755)
+            _remember_signed(dist, name)
+        return todo
     for name in todo:
         sign_exe(dist / name, key, epoch, "km")
         _remember_signed(dist, name)

@@ -172,7 +172,11 @@ def authenticode(ctx: ReleaseContext) -> None:
     from datetime import datetime
 
     epoch = int(datetime.fromisoformat(BuildInfo.load(ctx.dist).date.replace("Z", "+00:00")).timestamp())
-    authenticode_stage(ctx.dist, exes, key, epoch, ctx.reporter, dry_run=False)
+    from .gocheck import cache_dir
+
+    authenticode_stage(
+        ctx.dist, exes, key, epoch, ctx.reporter, dry_run=False, cache=cache_dir(ctx.project.root)
+    )
 
 
 def release(req: ReleaseRequest, reporter: Reporter, project: ProjectConfig | None = None) -> Outcome:

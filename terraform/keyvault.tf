@@ -78,3 +78,38 @@ resource "azurerm_role_assignment" "release_signer" {
   principal_id       = azurerm_user_assigned_identity.github_release.principal_id
   principal_type     = "ServicePrincipal"
 }
+
+# Authenticode through Key Vault (jsign, kmrelease/jsign.py): with authenticode_certificate_name
+# set, the release identity may read that one certificate and sign with its key: the same
+# sign-only custom role on the key, and reading the certificate (jsign fetches the chain).
+resource "azurerm_role_definition" "authenticode_reader" {
+  count       = var.authenticode_certificate_name == "" ? 0 : 1
+  name        = "km authenticode certificate reader (${azurerm_key_vault.release.name})"
+  scope       = azurerm_key_vault.release.id
+  description = "Read the km Authenticode certificate (its public chain) and nothing else."
+
+  permissions {
+    actions          = []
+    not_actions      = []
+    data_actions     = ["Microsoft.KeyVault/vaults/certificates/read"]
+    not_data_actions = []
+  }
+
+  assignable_scopes = [azurerm_key_vault.release.id]
+}
+
+resource "azurerm_role_assignment" "authenticode_reader" {
+  count              = var.authenticode_certificate_name == "" ? 0 : 1
+  scope              = "${azurerm_key_vault.release.id}/certificates/${var.authenticode_certificate_name}"
+  role_definition_id = azurerm_role_definition.authenticode_reader[0].role_definition_resource_id
+  principal_id       = azurerm_user_assigned_identity.github_release.principal_id
+  principal_type     = "ServicePrincipal"
+}
+
+resource "azurerm_role_assignment" "authenticode_signer" {
+  count              = var.authenticode_certificate_name == "" ? 0 : 1
+  scope              = "${azurerm_key_vault.release.id}/keys/${var.authenticode_certificate_name}"
+  role_definition_id = azurerm_role_definition.release_signer.role_definition_resource_id
+  principal_id       = azurerm_user_assigned_identity.github_release.principal_id
+  principal_type     = "ServicePrincipal"
+}

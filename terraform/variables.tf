@@ -198,3 +198,14 @@ variable "release_key_expiration" {
   type        = string
   default     = "2028-12-31T00:00:00Z"
 }
+
+variable "authenticode_certificate_name" {
+  description = "Name of the Authenticode code-signing certificate an operator imported into the release Key Vault (its key non-exportable); empty: Windows binaries are not Authenticode-signed in releases. The release identity may then read that certificate and sign with its key, nothing else."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.authenticode_certificate_name == "" || can(regex("^[a-zA-Z0-9-]{1,127}$", var.authenticode_certificate_name))
+    error_message = "A Key Vault certificate name is 1-127 letters, digits and hyphens."
+  }
+}

@@ -38,6 +38,18 @@ class SigningSettings:
         return path if path.is_absolute() else root / path
 
 
+# the release key's, then the Authenticode stage's (kmrelease/authenticode.py)
+SIGNING_KEYS = (
+    "key_file",
+    "key_vault_key",
+    "keys_dir",
+    "authenticode_cert",
+    "authenticode_key",
+    "authenticode_keyvault",
+    "authenticode_timestamp_url",
+)
+
+
 def _table(config_file: Path | None) -> dict[str, object]:
     if config_file is None or not config_file.is_file():
         return {}
@@ -47,11 +59,9 @@ def _table(config_file: Path | None) -> dict[str, object]:
         raise KmError(f"cannot read release configuration {config_file}: {exc}") from None
     if not isinstance(table, dict):
         raise KmError(f"{config_file}: [signing] must be a table")
-    unknown = sorted(set(table) - {"key_file", "key_vault_key", "keys_dir"})
+    unknown = sorted(set(table) - set(SIGNING_KEYS))
     if unknown:
-        raise KmError(
-            f"{config_file}: [signing] has unknown keys {unknown} (key_file, key_vault_key, keys_dir)"
-        )
+        raise KmError(f"{config_file}: [signing] has unknown keys {unknown} ({', '.join(SIGNING_KEYS)})")
     return table
 
 

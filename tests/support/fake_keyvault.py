@@ -237,3 +237,104 @@ def fake_keyvault(mode: str = "succeed", **kwargs: Any) -> Iterator[FakeKeyVault
         finally:
             server.shutdown()
             server.server_close()
+
+
+# --- certificates: Authenticode through jsign (kmrelease/jsign.py) ----------------------------------
+
+
+@dataclass
+class FakeCertificateVault:
+    """Key Vault's certificates and RSA sign API, as jsign's AZUREKEYVAULT store uses them:
+    ``GET /certificates/<name>`` (the certificate bundle: ``cer``, ``kid``, ``policy.key_props``),
+    then ``POST /keys/<name>/<version>/sign`` with ``{"alg": "RS256", "value": <base64 digest>}``.
+    ``mode``: ``succeed``, or ``forbidden`` (403 on sign)."""
+
+    cert_der: bytes
+    key: Any  # an RSA private key: the certificate's, held by the vault only
+    name: str = "km-code-signing"
+    mode: str = "succeed"
+    url: str = ""
+    ca_file: str = ""
+    requests: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        vault = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _json(self, status: int, doc: object) -> None:
+                body = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _path(self) -> str | None:
+                path = self.path.partition("?")[0]
+                vault.requests.append((self.command, path, self.headers.get("Authorization", "")))
+                if not self.headers.get("Authorization", "").startswith("Bearer "):
+                    self._json(401, {"error": {"code": "Unauthorized", "message": "no token"}})
+                    return None
+                return path
+
+            def do_GET(self) -> None:
+                path = self._path()
+                if path is None:
+                    return
+                if path != f"/certificates/{vault.name}":
+                    self._json(404, {"error": {"code": "CertificateNotFound", "message": path}})
+                    return
+                self._json(200, {
+                    "id": f"{vault.url}/certificates/{vault.name}/{KEY_VERSION}",
+                    "kid": f"{vault.url}/keys/{vault.name}/{KEY_VERSION}",
+                    "cer": base64.b64encode(vault.cert_der).decode(),
+                    "policy": {"key_props": {"kty": "RSA", "key_size": 2048, "exportable": False}},
+                })  # fmt: skip
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                path = self._path()
+                if path is None:
+                    return
+                if path != f"/keys/{vault.name}/{KEY_VERSION}/sign":
+                    self._json(404, {"error": {"code": "KeyNotFound", "message": path}})
+                    return
+                if vault.mode == "forbidden":
+                    refusal = "Caller is not authorized to perform action on resource: keys/sign/action"
+                    self._json(403, {"error": {"code": "Forbidden", "message": refusal}})
+                    return
+                doc = json.loads(raw)
+                digest = unb64url(doc["value"].replace("+", "-").replace("/", "_").rstrip("="))
+                sig = vault.key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+                self._json(200, {"kid": f"{vault.url}/keys/{vault.name}/{KEY_VERSION}", "value": b64url(sig)})
+
+        return Handler
+
+
+@contextmanager
+def fake_certificate_vault(
+    cert_der: bytes, key: Any, mode: str = "succeed"
+) -> Iterator[FakeCertificateVault]:
+    vault = FakeCertificateVault(cert_der, key, mode=mode)
+    with tempfile.TemporaryDirectory(prefix="fake-kv-") as tmp:
+        cert_file, key_file = _certificate(Path(tmp))
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert_file, key_file)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), vault.handler())
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        vault.url = f"https://127.0.0.1:{server.server_address[1]}"
+        vault.ca_file = str(cert_file)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        try:
+            yield vault
+        finally:
+            server.shutdown()
+            server.server_close()

@@ -22,7 +22,7 @@ def test_release_identity_may_only_read_and_sign_with_the_one_key() -> None:
     grant = found["azurerm_role_assignment.release_signer"]
     assert grant["scope"].endswith("/keys/${azurerm_key_vault_key.release.name}")
     assert "github_release" in grant["principal_id"]
-    # no other role on the vault for the release identity
+    # no other role on the vault for the release identity (the Authenticode ones only when asked for)
     others = [
         name
         for name, body in found.items()
@@ -30,4 +30,16 @@ def test_release_identity_may_only_read_and_sign_with_the_one_key() -> None:
         and "key_vault" in str(body.get("scope"))
         and "github_release" in str(body.get("principal_id"))
     ]
-    assert others == ["azurerm_role_assignment.release_signer"]
+    authenticode = [f"azurerm_role_assignment.authenticode_{r}" for r in ("reader", "signer")]
+    assert sorted(others) == sorted(["azurerm_role_assignment.release_signer", *authenticode])
+    for name in authenticode:
+        assert found[name]["count"] == '${var.authenticode_certificate_name == "" ? 0 : 1}'
+    assert found["azurerm_role_assignment.authenticode_signer"]["role_definition_id"] == (
+        "${azurerm_role_definition.release_signer.role_definition_resource_id}"
+    )  # the sign-only role, on the certificate's key
+    assert found["azurerm_role_assignment.authenticode_reader"]["scope"].endswith(
+        "/certificates/${var.authenticode_certificate_name}"
+    )
+    reader = found["azurerm_role_definition.authenticode_reader"]
+    perms = reader["permissions"][0] if isinstance(reader["permissions"], list) else reader["permissions"]
+    assert perms["actions"] == [] and perms["data_actions"] == ["Microsoft.KeyVault/vaults/certificates/read"]
