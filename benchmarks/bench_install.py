@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout: tests.support
 
 from kmrelease.urlspace import Kind, key_of
-from tests.support.install_settings import write_install_sh
+from tests.support.install_settings import sh_settings, ssh_lines, write_install_sh
 from tests.support.shaper import ShapedLink
 from tests.support.signed_sites import make_key, sign_site
 from tests.support.sites import CdnServer, build_site
@@ -46,6 +46,7 @@ GOAL = 1.10
 # The second line: the same through tests/support/shaper.py, a link as users have one.
 LINK_RATE = 12_500_000  # bytes/s: 100 Mbit/s
 LINK_RTT = 0.02  # s
+PRINCIPAL = sh_settings((ROOT / "scripts" / "install.sh").read_text())["KEY_PRINCIPAL"]
 LINK_ROUNDS = int(os.environ.get("KM_BENCH_LINK_ROUNDS", "7"))
 
 
@@ -72,8 +73,27 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
     return elapsed
 
 
-def measure(base: str, tmp: Path, rounds: int) -> tuple[float, float]:
-    """Medians (s) of the install and of the raw download + check, interleaved, against ``base``."""
+# The processes of install.sh's fast path, in its order, and nothing else (no checks, no
+# watchdogs, no messages): the least any installer that resolves /version first and checks the
+# signature could cost. Measured beside the two others on loopback, for information.
+BARE = """
+t=$(uname -sm) && t=$(mktemp -d "$KM_INSTALL_DIR/.bare.XXXXXX") || exit 1
+v=$(curl -fsS "$KM_BASE_URL/version") || exit 1
+r="$KM_BASE_URL/releases/$v"
+curl -fsS -o "$t/SHA256SUMS" "$r/SHA256SUMS" -o "$t/sig" "$r/SHA256SUMS.sig" \\
+    -o "$t/a.sha256" "$r/{asset}.sha256" -o "$t/km" "$r/{asset}" || exit 1
+openssl dgst -sha256 <"$t/km" >"$t/hash" &
+printf '%s\\n' "{signer}" >"$t/allowed"
+ssh-keygen -Y verify -f "$t/allowed" -I {principal} -n "km-release-$v" -s "$t/sig" \\
+    <"$t/SHA256SUMS" >/dev/null || exit 1
+wait
+chmod 755 "$t/km" && "$t/km" --version >/dev/null && mv -f "$t/km" "$KM_INSTALL_DIR/km" && rm -rf "$t"
+"""
+
+
+def measure(base: str, tmp: Path, rounds: int, bare: str = "") -> tuple[float, ...]:
+    """Medians (s) of the install, of the raw download + check (and of ``bare``, a script), interleaved,
+    against ``base``."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp),
@@ -89,17 +109,18 @@ def measure(base: str, tmp: Path, rounds: int) -> tuple[float, float]:
         "-c",
         f'curl -fsS -O "{url}" -O "{url}.sha256" && sha256sum -c --quiet {ASSET}.sha256',
     ]
-    installs, raws = [], []
+    sides: list[tuple[list[str], Path]] = [(install, install_dir), (raw, raw_dir)]
+    if bare:
+        sides.append((["sh", "-c", bare], install_dir))
+    times: list[list[float]] = [[] for _ in sides]
     for i in range(rounds + 2):
-        for d in (install_dir, raw_dir):
+        for n, (argv, d) in enumerate(sides):
             shutil.rmtree(d, ignore_errors=True)
             d.mkdir()
-        a = timed(install, {**env, "KM_INSTALL_DIR": str(install_dir)}, tmp)
-        b = timed(raw, env, raw_dir)
-        if i >= 2:  # two warm-up rounds: page cache, server threads
-            installs.append(a)
-            raws.append(b)
-    return statistics.median(installs), statistics.median(raws)
+            took = timed(argv, {**env, "KM_INSTALL_DIR": str(install_dir)}, d if d == raw_dir else tmp)
+            if i >= 2:  # two warm-up rounds: page cache, server threads
+                times[n].append(took)
+    return tuple(statistics.median(t) for t in times)
 
 
 def report(label: str, install_med: float, raw_med: float, goal: float | None) -> None:
@@ -130,15 +151,20 @@ def main() -> int:
         script = site.joinpath(*key_of(Kind.INSTALL_SH).split("/"))
         write_install_sh(script, TRUSTED_KEYS=key.public_pem.strip())
         print(f"binary: {ASSET}, {len(binary)} bytes ({what}); medians")
+        bare = BARE.format(
+            asset=ASSET, signer=f"{PRINCIPAL} {ssh_lines(key.public_pem)}", principal=PRINCIPAL
+        )
         with CdnServer(site) as cdn:
             before = load()
-            install_med, raw_med = measure(cdn.url, tmp, ROUNDS)
+            install_med, raw_med, bare_med = measure(cdn.url, tmp, ROUNDS, bare)
             report(
                 f"loopback, {ROUNDS} rounds (load average {before} before, {load()} after)",
                 install_med,
                 raw_med,
                 GOAL,
             )
+            print(f"  {'the same processes, no checks or watchdogs (bare)':52} {bare_med * 1000:9.1f} ms")
+            print(f"  {'ratio bare ÷ raw':52} {bare_med / raw_med:9.2f}     (the floor of this design)")
             met = install_med / raw_med <= GOAL
             assert (tmp / "install" / "km").read_bytes() == binary
             with ShapedLink(cdn.port, rate=LINK_RATE, rtt=LINK_RTT) as link:
