@@ -438,8 +438,9 @@ hash_start() {
 # sha256_of FILE: sets _sh_sum to the lowercase hex SHA-256 of FILE; status 1 on failure.
 sha256_of() {
     if [ -n "$km_hash_pid" ] && [ "$km_hash_file" = "$1" ]; then
-        # No `wait PID` (posh misreads it when its script comes on stdin): no other job runs now.
-        wait
+        # Its own pid: ksh93 counts the watchdog among this shell's jobs, and a plain wait
+        # would wait for it.
+        wait "$km_hash_pid" 2>/dev/null
         km_hash_pid=""
         _sh_out=""
         IFS= read -r _sh_out <"$km_tmp/hash.out" || true
@@ -515,92 +516,112 @@ dest_size() {
     fi
 }
 
-# watchdog PIDFILE DEST HEADERS MAXBYTES STALL CAP: run in the background beside a command
-# that writes its pid to PIDFILE. Kills it (SIGTERM, then SIGKILL) when DEST grows past MAXBYTES, when it
-# runs longer than CAP s (for a download: KM_BASE_TIME s, then KM_BASE_TIME s plus the size
-# the server announced in HEADERS at KM_FLOOR_RATE bytes/s, plus km_wd_offset s when other
-# transfers come before it in the same command), or (STALL=yes) when DEST grows
-# by less than KM_STALL_RATE bytes/s over KM_STALL_TIME s. The reason goes to km_wd_file.
+# watchdog: one for the whole install, in the background, beside each command run by
+# supervised (job N: its settings in $km_tmp/job.N, the pid in $km_tmp/pid.N once it runs;
+# it follows the newest). Once a second it checks the running job, and kills it (SIGTERM,
+# then SIGKILL) when DEST grows past MAXBYTES, when it runs longer than CAP s (for a
+# download: KM_BASE_TIME s, then KM_BASE_TIME s plus the size the server announced in
+# HEADERS at KM_FLOOR_RATE bytes/s, plus OFFSET s when other transfers come before it in the
+# same command), or (STALL=yes) when DEST grows by less than KM_STALL_RATE bytes/s over
+# KM_STALL_TIME s. The reason goes to $km_tmp/watchdog.N. It ends when km_tmp or the
+# installer is gone.
 watchdog() {
     trap - EXIT HUP INT TERM
+    _wd_job=0
     _wd_pid=""
-    _wd_t=0
-    _wd_mark=0
-    _wd_cap=$6
-    _wd_sized=no
     while :; do
         sleep 1
-        _wd_t=$((_wd_t + 1))
-        # The installer has ended (interrupted: cleanup removed km_tmp): so does the watchdog.
-        [ -d "$km_tmp" ] || return 0
+        # The installer has ended (cleanup removed km_tmp, or it was killed): so does the
+        # watchdog ($$ is the installer's pid in a subshell too).
+        [ -d "$km_tmp" ] && kill -0 "$$" 2>/dev/null || return 0
+        _wd_new=$_wd_job
+        while [ -f "$km_tmp/pid.$((_wd_new + 1))" ]; do
+            _wd_new=$((_wd_new + 1))
+        done
+        if [ "$_wd_new" != "$_wd_job" ]; then
+            _wd_job=$_wd_new
+            _wd_pid=""
+            _wd_t=0
+            _wd_mark=0
+            _wd_sized=no
+            {
+                IFS= read -r _wd_dest && IFS= read -r _wd_hdr && IFS= read -r _wd_max &&
+                    IFS= read -r _wd_stall && IFS= read -r _wd_cap && IFS= read -r _wd_off
+            } <"$km_tmp/job.$_wd_job" || _wd_job=$((_wd_job - 1))
+        else
+            _wd_t=$((_wd_t + 1))
+        fi
+        [ "$_wd_job" -gt 0 ] || continue
         if [ -z "$_wd_pid" ]; then
-            IFS= read -r _wd_pid <"$1" 2>/dev/null || _wd_pid=""
+            IFS= read -r _wd_pid <"$km_tmp/pid.$_wd_job" 2>/dev/null || _wd_pid=""
+            [ -n "$_wd_pid" ] || continue
         fi
-        if [ -n "$_wd_pid" ] && ! kill -0 "$_wd_pid" 2>/dev/null; then
-            return 0
-        fi
-        dest_size "$2"
-        _wd_why=""
-        if [ "$_wd_t" -ge "$KM_BASE_TIME" ] && [ "$_wd_sized" = no ] && [ -f "$3" ]; then
-            # Past the small-file time: the size the server announced sets the cap.
-            while IFS= read -r _wd_l; do
-                case "$_wd_l" in
-                    *[Cc]ontent-[Ll]ength:*)
-                        _wd_n=${_wd_l#*: }
-                        _wd_n=${_wd_n%%[!0123456789]*}
-                        if [ -n "$_wd_n" ] && [ ${#_wd_n} -lt 12 ]; then
-                            _wd_cap=$((${km_wd_offset:-0} + KM_BASE_TIME + _wd_n / KM_FLOOR_RATE))
-                            _wd_sized=yes
-                        fi
-                        ;;
-                esac
-            done <"$3"
-        fi
-        if [ "$_fs_size" -gt "$4" ]; then
-            _wd_why=oversize
-        elif [ "$_wd_t" -ge "$_wd_cap" ]; then
-            _wd_why="took longer than ${_wd_cap} s"
-        elif [ "$5" = yes ] && [ $((_wd_t % KM_STALL_TIME)) -eq 0 ]; then
-            if [ $((_fs_size - _wd_mark)) -lt $((KM_STALL_TIME * KM_STALL_RATE)) ]; then
-                _wd_why="stalled: under $KM_STALL_RATE bytes/s for $KM_STALL_TIME s"
-            fi
-            _wd_mark=$_fs_size
-        fi
-        if [ -n "$_wd_why" ] && [ -n "$_wd_pid" ]; then
-            printf '%s\n' "$_wd_why" >"$km_wd_file"
+        kill -0 "$_wd_pid" 2>/dev/null || continue
+        watch_job
+        if [ -n "$_wd_why" ]; then
+            printf '%s\n' "$_wd_why" >"$km_tmp/watchdog.$_wd_job"
             kill "$_wd_pid" 2>/dev/null
             sleep 1
             kill -9 "$_wd_pid" 2>/dev/null
-            return 0
+            _wd_pid=""
         fi
     done
 }
 
+# watch_job: the watchdog's check of the running job at second _wd_t; sets _wd_why.
+watch_job() {
+    _wd_why=""
+    dest_size "$_wd_dest"
+    if [ "$_wd_t" -ge "$KM_BASE_TIME" ] && [ "$_wd_sized" = no ] && [ -f "$_wd_hdr" ]; then
+        # Past the small-file time: the size the server announced sets the cap.
+        while IFS= read -r _wd_l; do
+            case "$_wd_l" in
+                *[Cc]ontent-[Ll]ength:*)
+                    _wd_n=${_wd_l#*: }
+                    _wd_n=${_wd_n%%[!0123456789]*}
+                    if [ -n "$_wd_n" ] && [ ${#_wd_n} -lt 12 ]; then
+                        _wd_cap=$((_wd_off + KM_BASE_TIME + _wd_n / KM_FLOOR_RATE))
+                        _wd_sized=yes
+                    fi
+                    ;;
+            esac
+        done <"$_wd_hdr"
+    fi
+    if [ "$_fs_size" -gt "$_wd_max" ]; then
+        _wd_why=oversize
+    elif [ "$_wd_t" -ge "$_wd_cap" ]; then
+        _wd_why="took longer than ${_wd_cap} s"
+    elif [ "$_wd_stall" = yes ] && [ "$_wd_t" -gt 0 ] && [ $((_wd_t % KM_STALL_TIME)) -eq 0 ]; then
+        if [ $((_fs_size - _wd_mark)) -lt $((KM_STALL_TIME * KM_STALL_RATE)) ]; then
+            _wd_why="stalled: under $KM_STALL_RATE bytes/s for $KM_STALL_TIME s"
+        fi
+        _wd_mark=$_fs_size
+    fi
+}
+
 # supervised DEST HEADERS MAXBYTES STALL CAP COMMAND...: run COMMAND in the foreground
-# under a watchdog (its pid and reason files are new ones, numbered by km_seq: nothing stale
-# to remove); sets _sv_rc (its exit status) and _sv_why (why the watchdog ended it,
-# or ""). The command is started by `sh -c` that writes its pid, then execs it: no
-# background job to `wait` for (posh misreads `wait PID` when its script comes on stdin).
-# The watchdog is ended with SIGPIPE: no trap of ours (one ended by TERM before it has
-# reset the inherited traps would run on_signal, and remove km_tmp, in bash), and bash
-# reports no job ended by it (it does "Killed" for SIGKILL). bash runs an inherited EXIT trap
-# (cleanup: rm -rf km_tmp) in a background subshell ended before it has reset it: the
-# watchdog starts with none.
+# under the watchdog (job km_seq: its settings, pid and reason files are new, numbered
+# ones: nothing stale to remove); sets _sv_rc (its exit status) and _sv_why (why the
+# watchdog ended it, or ""). The command is started by `sh -c` that writes its pid, then
+# execs it: no background job to `wait` for (posh misreads `wait PID` when its script comes
+# on stdin). The watchdog is started once, by a subshell that leaves it running (not a job
+# of this shell, so `wait` never waits for it), with no EXIT trap (bash runs an inherited
+# one, cleanup: rm -rf km_tmp, in a background subshell ended before it has reset it);
+# cleanup ends it with SIGPIPE (no trap of ours; bash reports nothing for it).
 supervised() {
     km_seq=$((km_seq + 1))
     _sv_pidf="$km_tmp/pid.$km_seq"
     km_wd_file="$km_tmp/watchdog.$km_seq"
-    trap - EXIT
-    watchdog "$_sv_pidf" "$1" "$2" "$3" "$4" "$5" </dev/null >/dev/null 2>&1 3>&- &
-    _sv_wd=$!
-    trap cleanup EXIT
-    km_watchdog=$_sv_wd
+    printf '%s\n' "$1" "$2" "$3" "$4" "$5" "${km_wd_offset:-0}" >"$km_tmp/job.$km_seq" || no_space
+    if [ -z "$km_watchdog" ]; then
+        trap - EXIT
+        (watchdog </dev/null >/dev/null 2>&1 3>&- & echo "$!" >"$km_tmp/watchdog.pid")
+        trap cleanup EXIT
+        IFS= read -r km_watchdog <"$km_tmp/watchdog.pid" || km_watchdog=""
+    fi
     shift 5
     sh -c 'echo "$$" >"$0" && exec "$@"' "$_sv_pidf" "$@" 3>&-
     _sv_rc=$?
-    kill -PIPE "$_sv_wd" 2>/dev/null
-    km_watchdog=""
-    wait 2>/dev/null
     _sv_why=""
     if [ -f "$km_wd_file" ]; then
         IFS= read -r _sv_why <"$km_wd_file" || true
@@ -969,7 +990,7 @@ cleanup() {
         # Ended (SIGPIPE: bash reports no job ended by it) before km_tmp goes, so it creates
         # nothing in it afterwards.
         kill -PIPE "$km_hash_pid" 2>/dev/null
-        wait 2>/dev/null
+        wait "$km_hash_pid" 2>/dev/null
         km_hash_pid=""
     fi
     if [ -n "${km_tmp:-}" ]; then
@@ -1617,6 +1638,7 @@ main() {
     km_tmp=""
     km_seq=0
     km_wd_file=""
+    km_watchdog=""
     km_hash_pid=""
     km_hash_file=""
     trap cleanup EXIT
