@@ -1022,8 +1022,7 @@ cdn_resolve_version() {
     fi
     _cv_line=""
     IFS= read -r _cv_line <"$km_tmp/version" || true
-    _cv_cr=$(printf '\r')
-    _cv_line=${_cv_line%"$_cv_cr"}
+    _cv_line=${_cv_line%"$km_cr"}
     while :; do
         case "$_cv_line" in
             *" ") _cv_line=${_cv_line%?} ;;
@@ -1489,8 +1488,7 @@ verify_signature() {
 # _cl_hash (lowercase) and _cl_name.
 checksum_line() {
     _cl_line=$1
-    _cl_cr=$(printf '\r')
-    _cl_line=${_cl_line%"$_cl_cr"}
+    _cl_line=${_cl_line%"$km_cr"}
     _cl_hash=${_cl_line%%[!0123456789abcdefABCDEF]*}
     [ ${#_cl_hash} -eq 64 ] || return 1
     _cl_name=${_cl_line#"$_cl_hash"}
@@ -1638,6 +1636,8 @@ main() {
     km_tmp=""
     km_seq=0
     km_wd_file=""
+    # A carriage return, made once (a command substitution forks): a server's CRLF lines.
+    km_cr=$(printf '\r')
     km_watchdog=""
     km_hash_pid=""
     km_hash_file=""
