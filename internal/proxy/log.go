@@ -165,8 +165,25 @@ func (l *logger) append(b []byte, r record) []byte {
 	return append(b, "}\n"...)
 }
 
-// appendString appends s as a JSON string (s is valid UTF-8).
+// appendString appends s as a JSON string (s is valid UTF-8). Printable
+// ASCII without '"' or '\\' (most methods) is appended as it is.
 func appendString(b []byte, s string) []byte {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	return appendEscaped(b, s)
+}
+
+func appendEscaped(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	for _, c := range s {

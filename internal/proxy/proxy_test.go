@@ -435,6 +435,13 @@ func TestAppendString(t *testing.T) {
 			t.Fatalf("%q -> %s -> %q", s, b, back)
 		}
 	}
+	// The plain-ASCII shortcut writes what the escaping loop writes.
+	for c := 0; c < 256; c++ {
+		s := "tools/" + string(rune(c)) + "x"
+		if got, want := appendString(nil, s), appendEscaped(nil, s); string(got) != string(want) {
+			t.Fatalf("%q: %s, want %s", s, got, want)
+		}
+	}
 }
 
 func TestContextCancelKillsChild(t *testing.T) {
