@@ -599,6 +599,27 @@ watch_job() {
     fi
 }
 
+# started COMMAND...: in a subshell that writes its own pid (the first field of
+# /proc/self/stat, read by the subshell itself) to _sv_pidf, then execs COMMAND: a fork, not
+# the fork and exec of `sh -c`. Where there is no /proc, or the subshell is not a process of
+# its own (ksh93 runs some in the shell itself: its pid is then $$), `sh -c` does it.
+started() {
+    (
+        # fd 3 (the installer's stderr, kept for a signal's message) is closed here, in the
+        # subshell: on the function call it would be closed in this shell too while a trap runs.
+        exec 3>&-
+        trap - EXIT HUP INT TERM
+        _st_pid=""
+        if [ -r /proc/self/stat ]; then
+            IFS=' ' read -r _st_pid _st_rest </proc/self/stat || _st_pid=""
+        fi
+        case "$_st_pid" in
+            "" | *[!0123456789]* | "$$") exec sh -c 'echo "$$" >"$0" && exec "$@"' "$_sv_pidf" "$@" ;;
+        esac
+        echo "$_st_pid" >"$_sv_pidf" && exec "$@"
+    )
+}
+
 # supervised DEST HEADERS MAXBYTES STALL CAP COMMAND...: run COMMAND in the foreground
 # under the watchdog (job km_seq: its settings, pid and reason files are new, numbered
 # ones: nothing stale to remove); sets _sv_rc (its exit status) and _sv_why (why the
@@ -620,7 +641,11 @@ supervised() {
         IFS= read -r km_watchdog <"$km_tmp/watchdog.pid" || km_watchdog=""
     fi
     shift 5
-    sh -c 'echo "$$" >"$0" && exec "$@"' "$_sv_pidf" "$@" 3>&-
+    if [ "$km_sv_shell" = yes ]; then
+        sh -c 'echo "$$" >"$0" && exec "$@"' "$_sv_pidf" "$@" 3>&-
+    else
+        started "$@"
+    fi
     _sv_rc=$?
     _sv_why=""
     if [ -f "$km_wd_file" ]; then
@@ -1556,7 +1581,11 @@ verify() {
 
 # run_new FILE: run FILE --version (at most KM_RUN_TIMEOUT s); sets _rn_rc, _rn_timeout and _rn_first.
 run_new() {
+    # Through `sh -c` as before: how a shell execs a file that is not a program (wrong CPU,
+    # truncated) differs between shells, and the messages here rely on dash's.
+    km_sv_shell=yes
     supervised /dev/null /dev/null 0 no "$KM_RUN_TIMEOUT" "$1" --version >"$km_tmp/run.out" 2>&1 </dev/null
+    km_sv_shell=no
     _rn_rc=$_sv_rc
     _rn_timeout=no
     [ -n "$_sv_why" ] && _rn_timeout=yes
@@ -1635,6 +1664,7 @@ main() {
     setup_colors
     km_tmp=""
     km_seq=0
+    km_sv_shell=no
     km_wd_file=""
     # A carriage return, made once (a command substitution forks): a server's CRLF lines.
     km_cr=$(printf '\r')
