@@ -29,7 +29,7 @@ from pathlib import Path
 
 CHUNK = 1 << 20
 RACY_NS = 2_000_000_000  # a change time within 2 s of the hash: not trusted later
-STORE_LIMIT = 20_000  # entries kept in the persistent store (the most recently hashed)
+STORE_LIMIT = 5_000  # entries kept in the persistent store (the most recently hashed files that exist)
 _STORE_VERSION = 1
 
 
@@ -203,6 +203,7 @@ def _save(store: Path, loaded: dict[str, _Entry]) -> None:
     )[:STORE_LIMIT]
     if dict(settled) == loaded:
         return  # nothing new: the store is not rewritten
+    settled = [(n, e) for n, e in settled if os.path.exists(n)]  # a removed file's entry goes
     entries = {
         name: [*e.key, e.hashed_at, e.sha256, e.md5.hex() if e.md5 is not None else None]
         for name, e in settled

@@ -136,3 +136,18 @@ def test_a_file_that_settled_during_the_run_is_hashed_again_and_stored(
         monkeypatch.setattr(hashing.time, "time_ns", lambda: real() + hashing.RACY_NS)  # 2 s later
     assert reads == [f, f]  # hashed again when the run ended, then stored
     assert json.loads(store.read_text())["entries"][str(f)][-2] == d.sha256
+
+
+def test_the_entry_of_a_removed_file_is_dropped_when_the_store_is_written(tmp_path: Path) -> None:
+    store, gone, kept = tmp_path / "digests.json", tmp_path / "gone", tmp_path / "kept"
+    gone.write_bytes(b"1")
+    with persistent(store):
+        digest_file(gone)
+        settle(gone)
+    gone.unlink()
+    kept.write_bytes(b"2")
+    hashing._CACHE.clear()
+    with persistent(store):
+        digest_file(kept)
+        settle(kept)
+    assert list(json.loads(store.read_text())["entries"]) == [str(kept)]
