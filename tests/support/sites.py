@@ -168,12 +168,16 @@ def site_file(root: Path, version: str, name: str) -> Path:
     return root.joinpath(*key_of(Kind.VERSIONED, version=version, file=name).split("/"))
 
 
+_HELD: list[socket.socket] = []  # the ports of dead_url(), bound for the whole test run
+
+
 def dead_url(host: str = "127.0.0.1") -> str:
-    """A URL where nothing listens: the port was just free and is closed again."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        port = s.getsockname()[1]
-    return f"http://{host}:{port}"
+    """A URL where nothing listens: a connection is refused. The port stays bound (never listening)
+    for the rest of the run, so no server started later can be given it and answer there."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((host, 0))
+    _HELD.append(s)
+    return f"http://{host}:{s.getsockname()[1]}"
 
 
 class _ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
