@@ -11,6 +11,9 @@ are reduced to their last line, which names no secret.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -51,8 +54,10 @@ class Gpg:
         self.home = home
         self.binary = _gpg_binary()
         self.passphrase_file: Path | None = None
+        self.used = False  # whether gpg ran (and may have started an agent)
 
     def run(self, *args: str, data: bytes = b"", what: str) -> bytes:
+        self.used = True
         cmd = [self.binary, "--homedir", str(self.home), "--batch", "--no-tty", "--quiet"]
         if self.passphrase_file is not None:
             cmd += ["--pinentry-mode", "loopback", "--passphrase-file", str(self.passphrase_file)]
@@ -68,7 +73,7 @@ class Gpg:
 
     def close(self) -> None:
         gpgconf = shutil.which("gpgconf")
-        if gpgconf:
+        if gpgconf and self.used:
             subprocess.run(
                 [gpgconf, "--homedir", str(self.home), "--kill", "all"],
                 capture_output=True,
@@ -99,6 +104,7 @@ class KeySource:
     passphrase: str
     development: bool
     where: str  # for messages: the environment variable or the file, never the key
+    public_cache: Path | None = None  # a development key's fingerprint and public keyring, kept
 
 
 def key_source() -> KeySource | None:
@@ -139,15 +145,31 @@ def development_key(reporter: Reporter, root: Path | None = None) -> KeySource:
         os.replace(path.with_suffix(".tmp"), path)
         reporter.info(f"made a development APT signing key in {path} (local releases only)")
     reporter.info(f"APT index signed with the development key {path} (set {KEY_ENV} for production)")
-    return KeySource(path.read_bytes(), "", True, str(path))
+    return KeySource(path.read_bytes(), "", True, str(path), path.with_name(path.name + ".public.json"))
 
 
 class Signer:
-    """Signs with one imported key; exports its public keyring."""
+    """Signs with one imported key; exports its public keyring.
+
+    A development key's fingerprint and public keyring are kept beside it
+    (``<key>.public.json``, public data only, tied to the SHA-256 of the key file's bytes), so a
+    release that signs nothing (the APT index unchanged) does not start gpg at all; the key is
+    imported when something is to be signed, and must then have the kept fingerprint."""
 
     def __init__(self, gpg: Gpg, source: KeySource) -> None:
         self.gpg = gpg
         self.source = source
+        self._imported = False
+        self.fingerprint, self.keyring = "", b""
+        kept = _kept_public(source)
+        if kept is None:
+            self._import()
+            _keep_public(source, self.fingerprint, self.keyring)
+        else:
+            self.fingerprint, self.keyring = kept
+
+    def _import(self) -> None:
+        source, gpg = self.source, self.gpg
         if source.passphrase:
             pf = gpg.home / "passphrase"
             fd = os.open(pf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -159,10 +181,15 @@ class Signer:
         fprs = [ln.split(":")[9] for ln in listing.splitlines() if ln.startswith("fpr:")]
         if not fprs:
             raise KmError(f"{source.where} holds no secret key")
+        if self.fingerprint and self.fingerprint != fprs[0]:
+            raise KmError(f"{source.where}: the key is not the one {source.public_cache} names")
         self.fingerprint = fprs[0]
         self.keyring = gpg.run("--export", self.fingerprint, what="public key export")
+        self._imported = True
 
     def _sign(self, data: bytes, *mode: str) -> bytes:
+        if not self._imported:
+            self._import()
         args = ("--local-user", self.fingerprint, "--digest-algo", "SHA512", *mode)
         return self.gpg.run(*args, data=data, what="signing")
 
@@ -173,6 +200,35 @@ class Signer:
     def detach_sign(self, data: bytes) -> bytes:
         """``Release.gpg``: an armored detached signature."""
         return self._sign(data, "--armor", "--detach-sign")
+
+
+def _kept_public(source: KeySource) -> tuple[str, bytes] | None:
+    """The kept fingerprint and public keyring of a development key, when they are of these bytes."""
+    if source.public_cache is None:
+        return None
+    try:
+        doc = json.loads(source.public_cache.read_text(encoding="utf-8"))
+        if doc["key_sha256"] != hashlib.sha256(source.armored).hexdigest():
+            return None
+        return str(doc["fingerprint"]), base64.b64decode(doc["keyring"], validate=True)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _keep_public(source: KeySource, fingerprint: str, keyring: bytes) -> None:
+    if source.public_cache is None:
+        return
+    doc = {
+        "key_sha256": hashlib.sha256(source.armored).hexdigest(),
+        "fingerprint": fingerprint,
+        "keyring": base64.b64encode(keyring).decode("ascii"),
+    }
+    tmp = source.public_cache.with_name(source.public_cache.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(doc) + "\n", encoding="utf-8")
+        tmp.replace(source.public_cache)
+    except OSError:
+        pass  # kept next time, perhaps
 
 
 @contextmanager
