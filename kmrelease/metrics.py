@@ -201,6 +201,11 @@ class Aggregator:
         self._last_get: dict[tuple[str, str], float] = {}
         self._pending: dict[str, deque[float]] = {}
         self._pruned = 0.0
+        # When set (the second half of a log counted by another process, kmrelease.metrics_split):
+        # the rules that depend on earlier requests are recorded here in order, for the first
+        # half's aggregation to apply after its own: ("f", path, status) | (kind, t, client, uri).
+        self.deferred: list[tuple[Any, ...]] | None = None
+        self._shared: dict[str, str] = {}
 
     def feed(self, blocks: Iterable[Sequence[Fields]]) -> Aggregator:
         """Count blocks of requests (in time order): what every request adds is summed a block
@@ -218,17 +223,30 @@ class Aggregator:
         """The counting rules, for the requests of a block that they concern (one loop: hot).
         Expired per-client state is forgotten between blocks (it never changes a count)."""
         classes, last_get, pending, served = self._classes, self._last_get, self._pending, self._served
-        repeat, agent, t = REPEAT_WINDOW, self.agent_prefix, 0.0
+        repeat, agent, t, deferred, shared = (
+            REPEAT_WINDOW,
+            self.agent_prefix,
+            0.0,
+            self.deferred,
+            self._shared,
+        )
         for r in block:
             status = r.status
             if status >= 400:
-                self._failure(path_of(r.uri), status)
+                if deferred is not None:
+                    deferred.append(("f", path_of(r.uri), status))
+                else:
+                    self._failure(path_of(r.uri), status)
                 continue
             if (status != 200 and status != 206) or r.method != "GET":
                 continue
             cls, path = classes.get(r.uri) or self._classify(r.uri)
             kind = cls.kind
-            if kind == "binary":
+            if deferred is not None and (kind == "binary" or kind == "install"):
+                # one string object per distinct client and URI: small to hold and to send
+                client, uri = shared.setdefault(r.client, r.client), shared.setdefault(r.uri, r.uri)
+                deferred.append((kind, r.time.timestamp(), client, uri))
+            elif kind == "binary":
                 t = r.time.timestamp()
                 key = (r.client, path)
                 last = last_get.get(key, -repeat)
@@ -245,6 +263,38 @@ class Aggregator:
                 self.update_checks += 1
         if t > self._pruned + PRUNE_EVERY or len(last_get) > PRUNE_SIZE:
             self._prune(t)
+
+    def apply(self, other: Aggregator) -> None:
+        """Add what ``other`` counted of the requests that came after this one's, and apply its
+        deferred rules in their order: the same counts as one aggregation over both."""
+        self.requests += other.requests
+        self.bytes += other.bytes
+        self.ttfb_s.update(other.ttfb_s)
+        self.places.update(other.places)
+        self.update_checks += other.update_checks
+        binary, t = self._binary, 0.0
+        for event in other.deferred or ():
+            if event[0] == "f":
+                self._failure(event[1], event[2])
+                continue
+            kind, t, client, uri = event
+            cls, path = self._classes.get(uri) or self._classify(uri)
+            if kind == "binary":
+                binary(cls, path, client, t)
+            else:
+                self.started += 1
+                self._pending.setdefault(client, deque()).append(t)
+            if t > self._pruned + PRUNE_EVERY:
+                self._prune(t)
+
+    def _binary(self, cls: _Class, path: str, client: str, t: float) -> None:
+        key = (client, path)
+        last = self._last_get.get(key, -REPEAT_WINDOW)
+        self._last_get[key] = t
+        if t - last >= REPEAT_WINDOW:
+            self._served[(int(t // 86400), cls)] += 1
+            if client in self._pending:
+                self._complete(self._pending[client], t)
 
     def _complete(self, starts: deque[float], t: float) -> None:
         """A download at ``t`` completes the client's oldest install started within ten minutes."""
@@ -387,12 +437,12 @@ class LocalStats:
 CHUNK = 1 << 20  # bytes read and decoded at a time
 
 
-def _chunks(fh: BinaryIO) -> Iterator[bytes]:
-    """The file in blocks of whole lines (the last one may lack its newline). Read, not
-    memory-mapped: a log truncated or rotated while it is read ends the blocks early
-    instead of killing the process with SIGBUS."""
+def _chunks(fh: BinaryIO, end: int | None = None) -> Iterator[bytes]:
+    """The file from its position in blocks of whole lines (the last one may lack its newline),
+    up to ``end`` (a line start) or its end. Read, not memory-mapped: a log truncated or rotated
+    while it is read ends the blocks early instead of killing the process with SIGBUS."""
     rest = b""
-    while block := fh.read(CHUNK):
+    while block := fh.read(CHUNK if end is None else max(0, min(CHUNK, end - fh.tell()))):
         block = rest + block
         cut = block.rfind(b"\n") + 1
         rest = block[cut:]
@@ -427,17 +477,24 @@ def _decode(chunk: bytes, stats: LocalStats) -> list[LogLine]:
     return good
 
 
-def read_local(path: Path, window: Window, stats: LocalStats | None = None) -> Iterator[list[LogLine]]:
-    """The lines of ``path`` inside the window, a block at a time."""
-    stats = stats if stats is not None else LocalStats()
+def open_log(path: Path) -> BinaryIO:
     try:
-        fh = path.open("rb")
+        return path.open("rb")
     except FileNotFoundError:
         raise KmError(f"no access log at {path}: `inv serve` writes one, or pass --log FILE") from None
     except OSError as exc:
         raise KmError(f"cannot read the access log {path}: {exc.strerror or exc}") from None
-    with fh:
-        for chunk in _chunks(fh):
+
+
+def read_local(
+    path: Path, window: Window, stats: LocalStats | None = None, start: int = 0, end: int | None = None
+) -> Iterator[list[LogLine]]:
+    """The lines of ``path`` inside the window, a block at a time (those from byte ``start``, a
+    line start, up to ``end``, when given)."""
+    stats = stats if stats is not None else LocalStats()
+    with open_log(path) as fh:
+        fh.seek(start)
+        for chunk in _chunks(fh, end):
             block = _in_window(_decode(chunk, stats), window)
             if block:
                 yield block
@@ -485,9 +542,9 @@ def collect(req: MetricsRequest, window: Window, warn: Any, **azure: Any) -> dic
     agg = Aggregator(req.binary)
     if req.source == "local":
         from .accesslog import default_log_path
+        from .metrics_split import feed_local
 
-        stats = LocalStats()
-        agg.feed(read_local(req.log or default_log_path(), window, stats))
+        stats = feed_local(agg, req.log or default_log_path(), window)
         if stats.malformed:
             warn(f"{stats.malformed} of {stats.lines} lines of the access log are not records: skipped")
     elif req.source == "azure":
