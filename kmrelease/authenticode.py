@@ -22,13 +22,13 @@ import shutil
 import struct
 import subprocess
 import tempfile
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import KmError
 from .jsign import KeyVaultCertificate, parse_certificate_url, sign_with_jsign
 from .layout import BUILD_META
+from .sign.settings import signing_table
 from .ui import Reporter
 
 TIMEOUT = 120
@@ -40,16 +40,6 @@ class AuthenticodeKey:
     key: Path
 
 
-def _signing_table(config_file: Path | None) -> dict[str, object]:
-    if config_file is None or not config_file.is_file():
-        return {}
-    try:
-        table = tomllib.loads(config_file.read_text(encoding="utf-8")).get("signing", {})
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise KmError(f"cannot read release configuration {config_file}: {exc}") from None
-    return table if isinstance(table, dict) else {}
-
-
 def _setting(table: dict[str, object], key: str) -> str:
     """``KM_<KEY>`` from the environment, else ``[signing] <key>``."""
     return os.environ.get(f"KM_{key.upper()}", "") or str(table.get(key, ""))
@@ -57,7 +47,7 @@ def _setting(table: dict[str, object], key: str) -> str:
 
 def authenticode_key(config_file: Path | None, root: Path) -> AuthenticodeKey | KeyVaultCertificate | None:
     """The configured signer: a Key Vault certificate (jsign), a PEM pair (osslsigncode), or none."""
-    table = _signing_table(config_file)
+    table = signing_table(config_file)
     cert, key = _setting(table, "authenticode_cert"), _setting(table, "authenticode_key")
     vault = _setting(table, "authenticode_keyvault")
     if vault:

@@ -222,14 +222,8 @@ class Aggregator:
     def _count(self, block: Sequence[Fields]) -> None:
         """The counting rules, for the requests of a block that they concern (one loop: hot).
         Expired per-client state is forgotten between blocks (it never changes a count)."""
-        classes, last_get, pending, served = self._classes, self._last_get, self._pending, self._served
-        repeat, agent, t, deferred, shared = (
-            REPEAT_WINDOW,
-            self.agent_prefix,
-            0.0,
-            self.deferred,
-            self._shared,
-        )
+        classes, deferred, shared, download = self._classes, self.deferred, self._shared, self._download
+        agent, t = self.agent_prefix, 0.0
         for r in block:
             status = r.status
             if status >= 400:
@@ -242,26 +236,17 @@ class Aggregator:
                 continue
             cls, path = classes.get(r.uri) or self._classify(r.uri)
             kind = cls.kind
-            if deferred is not None and (kind == "binary" or kind == "install"):
-                # one string object per distinct client and URI: small to hold and to send
-                client, uri = shared.setdefault(r.client, r.client), shared.setdefault(r.uri, r.uri)
-                deferred.append((kind, r.time.timestamp(), client, uri))
-            elif kind == "binary":
+            if kind == "binary" or kind == "install":
                 t = r.time.timestamp()
-                key = (r.client, path)
-                last = last_get.get(key, -repeat)
-                last_get[key] = t
-                if t - last >= repeat:  # not a repeat within a minute
-                    served[(int(t // 86400), cls)] += 1
-                    if r.client in pending:
-                        self._complete(pending[r.client], t)
-            elif kind == "install":
-                self.started += 1
-                t = r.time.timestamp()
-                pending.setdefault(r.client, deque()).append(t)
+                if deferred is None:
+                    download(kind, cls, path, r.client, t)
+                else:  # one string object per distinct client and URI: small to hold and to send
+                    deferred.append(
+                        (kind, t, shared.setdefault(r.client, r.client), shared.setdefault(r.uri, r.uri))
+                    )
             elif kind == "version" and r.agent.startswith(agent):
                 self.update_checks += 1
-        if t > self._pruned + PRUNE_EVERY or len(last_get) > PRUNE_SIZE:
+        if deferred is None and (t > self._pruned + PRUNE_EVERY or len(self._last_get) > PRUNE_SIZE):
             self._prune(t)
 
     def apply(self, other: Aggregator) -> None:
@@ -272,22 +257,24 @@ class Aggregator:
         self.ttfb_s.update(other.ttfb_s)
         self.places.update(other.places)
         self.update_checks += other.update_checks
-        binary, t = self._binary, 0.0
         for event in other.deferred or ():
             if event[0] == "f":
                 self._failure(event[1], event[2])
                 continue
             kind, t, client, uri = event
             cls, path = self._classes.get(uri) or self._classify(uri)
-            if kind == "binary":
-                binary(cls, path, client, t)
-            else:
-                self.started += 1
-                self._pending.setdefault(client, deque()).append(t)
+            self._download(kind, cls, path, client, t)
             if t > self._pruned + PRUNE_EVERY:
                 self._prune(t)
 
-    def _binary(self, cls: _Class, path: str, client: str, t: float) -> None:
+    def _download(self, kind: str, cls: _Class, path: str, client: str, t: float) -> None:
+        """The rules that depend on earlier requests: a binary download (the same client's same
+        file again within a minute is not counted) completes a pending install; an install
+        script starts one."""
+        if kind == "install":
+            self.started += 1
+            self._pending.setdefault(client, deque()).append(t)
+            return
         key = (client, path)
         last = self._last_get.get(key, -REPEAT_WINDOW)
         self._last_get[key] = t

@@ -50,7 +50,8 @@ SIGNING_KEYS = (
 )
 
 
-def _table(config_file: Path | None) -> dict[str, object]:
+def signing_table(config_file: Path | None) -> dict[str, object]:
+    """``[signing]`` of the release configuration (empty without one); unknown keys refused."""
     if config_file is None or not config_file.is_file():
         return {}
     try:
@@ -66,7 +67,7 @@ def _table(config_file: Path | None) -> dict[str, object]:
 
 
 def read_settings(config_file: Path | None) -> SigningSettings:
-    table = _table(config_file)
+    table = signing_table(config_file)
     keys_dir = str(table.get("keys_dir", ""))
     env = os.environ.get(ENV, "").strip()
     if env:
