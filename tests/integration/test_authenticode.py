@@ -17,30 +17,16 @@ from kmrelease.matrix import TARGETS
 from kmrelease.prebuilt import assemble
 from kmrelease.ui import Reporter
 from tests.support.releases import PROJECT, context
+from tests.support.signing import code_signing_ca
 
 QUIET = Reporter(quiet=True)
 EXES = [PROJECT.build.file_name(t) for t in TARGETS if t.os == "windows"]
 EPOCH = 1767225600
 
 
-def openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def test_ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[AuthenticodeKey, Path]:
-    d = tmp_path_factory.mktemp("ca")
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-            "-days", "2", "-subj", "/CN=km throwaway test CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
-            cwd=d)  # fmt: skip
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "cs.key", "-out", "cs.csr",
-            "-subj", "/CN=km test code signing", cwd=d)  # fmt: skip
-    (d / "ext").write_text(
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n"
-    )
-    openssl("x509", "-req", "-in", "cs.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "cs.crt", "-days", "2", "-extfile", "ext", cwd=d)  # fmt: skip
+    d = code_signing_ca(tmp_path_factory.mktemp("ca"))
     return AuthenticodeKey(d / "cs.crt", d / "cs.key"), d / "ca.crt"
 
 

@@ -25,32 +25,17 @@ from kmrelease.sign.settings import read_settings
 from kmrelease.ui import Reporter
 from tests.support.fake_keyvault import FakeCertificateVault, Token, fake_certificate_vault
 from tests.support.releases import PROJECT, ROOT
+from tests.support.signing import code_signing_ca
 
 QUIET = Reporter(quiet=True)
 EXES = [PROJECT.build.file_name(t) for t in TARGETS if t.os == "windows"]
 JARS = ROOT / ".cache" / "kmrelease"  # shared with the engine's own cache: downloaded once
 
 
-def openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A throwaway CA and an RSA code-signing certificate it issued (key: cs.key)."""
-    d = tmp_path_factory.mktemp("kv-ca")
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-            "-days", "2", "-subj", "/CN=km throwaway test CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
-            cwd=d)  # fmt: skip
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "cs.key", "-out", "cs.csr",
-            "-subj", "/CN=km Key Vault code signing", cwd=d)  # fmt: skip
-    (d / "ext").write_text(
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n"
-    )
-    openssl("x509", "-req", "-in", "cs.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "cs.crt", "-days", "2", "-extfile", "ext", cwd=d)  # fmt: skip
-    return d
+    return code_signing_ca(tmp_path_factory.mktemp("kv-ca"))
 
 
 def trust(kv: FakeCertificateVault, where: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -220,23 +220,30 @@ def _certificate(tmp: Path) -> tuple[Path, Path]:
 
 
 @contextmanager
-def fake_keyvault(mode: str = "succeed", **kwargs: Any) -> Iterator[FakeKeyVault]:
-    kv = FakeKeyVault(mode=mode, **kwargs)
+def _https(vault: FakeKeyVault | FakeCertificateVault) -> Iterator[None]:
+    """Serve ``vault`` over HTTPS on a loopback port with a certificate of its own (``ca_file``)."""
     with tempfile.TemporaryDirectory(prefix="fake-kv-") as tmp:
         cert_file, key_file = _certificate(Path(tmp))
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert_file, key_file)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), kv.handler())
+        server = ThreadingHTTPServer(("127.0.0.1", 0), vault.handler())
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
-        kv.url = f"https://127.0.0.1:{server.server_address[1]}"
-        kv.ca_file = str(cert_file)
+        vault.url = f"https://127.0.0.1:{server.server_address[1]}"
+        vault.ca_file = str(cert_file)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()
         try:
-            yield kv
+            yield
         finally:
             server.shutdown()
             server.server_close()
+
+
+@contextmanager
+def fake_keyvault(mode: str = "succeed", **kwargs: Any) -> Iterator[FakeKeyVault]:
+    kv = FakeKeyVault(mode=mode, **kwargs)
+    with _https(kv):
+        yield kv
 
 
 # --- certificates: Authenticode through jsign (kmrelease/jsign.py) ----------------------------------
@@ -323,18 +330,5 @@ def fake_certificate_vault(
     cert_der: bytes, key: Any, mode: str = "succeed"
 ) -> Iterator[FakeCertificateVault]:
     vault = FakeCertificateVault(cert_der, key, mode=mode)
-    with tempfile.TemporaryDirectory(prefix="fake-kv-") as tmp:
-        cert_file, key_file = _certificate(Path(tmp))
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert_file, key_file)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), vault.handler())
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
-        vault.url = f"https://127.0.0.1:{server.server_address[1]}"
-        vault.ca_file = str(cert_file)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        try:
-            yield vault
-        finally:
-            server.shutdown()
-            server.server_close()
+    with _https(vault):
+        yield vault
