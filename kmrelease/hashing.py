@@ -10,10 +10,13 @@ modification time put back, always changes the key.
 Within a process every entry is used by :func:`digest_file` and :func:`md5_file`. Across
 processes (:func:`persistent`: ``<project>/.cache/kmrelease/digests.json`` while a task runs)
 and for :func:`hash_sha256` (the content check of what a destination holds now), only a
-*settled* entry counts: one whose hash started at least :data:`RACY_NS` after the file's change
-time. A write within the same timestamp tick as the one before it may leave the change time
-as it was (the "racy git" problem); a file that had not changed for 2 s before it was read
-cannot be rewritten later without its change time moving.
+*settled* entry counts: one whose hash started at least a timestamp tick after the file's
+change time. A write within the same tick as the one before it may leave the change time as
+it was (the "racy git" problem); a file that had not changed for a whole tick before it was
+read cannot be rewritten later without its change time moving. The tick: a file system that
+keeps sub-second times gets them from the kernel's clock, which moves at least every 10 ms
+(HZ ≥ 100): :data:`RACY_FINE_NS` (ten ticks) there; one that keeps whole seconds (FAT keeps
+two): :data:`RACY_NS`.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CHUNK = 1 << 20
-RACY_NS = 2_000_000_000  # a change time within 2 s of the hash: not trusted later
+RACY_NS = 2_000_000_000  # whole-second change times: one within 2 s of the hash is not trusted later
+RACY_FINE_NS = 100_000_000  # sub-second change times: within 0.1 s
 STORE_LIMIT = 5_000  # entries kept in the persistent store (the most recently hashed files that exist)
 _STORE_VERSION = 1
 
@@ -52,7 +56,12 @@ class _Entry:
 
     @property
     def settled(self) -> bool:
-        return self.hashed_at - self.key[4] >= RACY_NS
+        return self.hashed_at - self.key[4] >= racy_window(self.key[4])
+
+
+def racy_window(ctime_ns: int) -> int:
+    """How long after its change time a file must be left alone before its hash can be trusted."""
+    return RACY_FINE_NS if ctime_ns % 1_000_000_000 else RACY_NS
 
 
 _CACHE: dict[str, _Entry] = {}  # by absolute path
@@ -183,10 +192,10 @@ def _load(store: Path) -> dict[str, _Entry]:
 
 
 def _settle_since(now: int) -> None:
-    """Hash again each file remembered while racy that has not changed for :data:`RACY_NS` since
+    """Hash again each file remembered while racy that has not changed for its racy window since
     (what a run built or wrote early on), so that the next run can trust it."""
     for name, entry in list(_CACHE.items()):
-        if entry.settled or now - entry.key[4] < RACY_NS:
+        if entry.settled or now - entry.key[4] < racy_window(entry.key[4]):
             continue
         path = Path(name)
         try:

@@ -86,10 +86,12 @@ def test_a_same_size_flip_with_mtime_put_back_is_hashed_again(tmp_path: Path, re
 
 
 def test_a_racy_entry_is_neither_stored_nor_trusted_by_the_content_check(
-    tmp_path: Path, reads: list[Path]
+    tmp_path: Path, reads: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store, f = tmp_path / "digests.json", tmp_path / "f"
-    f.write_bytes(b"new")  # changed just now: within RACY_NS of its hash
+    f.write_bytes(b"new")
+    changed = f.stat().st_ctime_ns
+    monkeypatch.setattr(hashing.time, "time_ns", lambda: changed + 1_000_000)  # hashed 1 ms later
     with persistent(store):
         digest_file(f)
         digest_file(f)  # this process may use it
@@ -151,3 +153,19 @@ def test_the_entry_of_a_removed_file_is_dropped_when_the_store_is_written(tmp_pa
         digest_file(kept)
         settle(kept)
     assert list(json.loads(store.read_text())["entries"]) == [str(kept)]
+
+
+@pytest.mark.parametrize(
+    "ctime_ns,after_ns,settled",
+    [
+        (1_700_000_000_123_456_789, 150_000_000, True),  # sub-second times: a tick is at most 10 ms
+        (1_700_000_000_123_456_789, 50_000_000, False),
+        (1_700_000_000_000_000_000, 1_500_000_000, False),  # whole seconds (FAT: two): 2 s
+        (1_700_000_000_000_000_000, 2_000_000_000, True),
+    ],
+)
+def test_how_long_a_file_must_be_left_alone_depends_on_its_time_stamps(
+    ctime_ns: int, after_ns: int, settled: bool
+) -> None:
+    entry = hashing._Entry((1, 2, 3, ctime_ns, ctime_ns), ctime_ns + after_ns)
+    assert entry.settled is settled
