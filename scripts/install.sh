@@ -517,13 +517,13 @@ dest_size() {
 }
 
 # watchdog: one for the whole install, in the background, beside each command run by
-# supervised (job N: its settings in $km_tmp/job.N, the pid in $km_tmp/pid.N once it runs;
-# it follows the newest). Once a second it checks the running job, and kills it (SIGTERM,
-# then SIGKILL) when DEST grows past MAXBYTES, when it runs longer than CAP s (for a
-# download: KM_BASE_TIME s, then KM_BASE_TIME s plus the size the server announced in
-# HEADERS at KM_FLOOR_RATE bytes/s, plus OFFSET s when other transfers come before it in the
-# same command), or (STALL=yes) when DEST grows by less than KM_STALL_RATE bytes/s over
-# KM_STALL_TIME s. The reason goes to $km_tmp/watchdog.N. It ends when km_tmp or the
+# supervised (wget's transfers, curl's where the shell has no ulimit, the new km --version
+# where there is no timeout; job N: its settings in $km_tmp/job.N, the pid in $km_tmp/pid.N
+# once it runs; it follows the newest). It is started by the first of them only. Once a
+# second it checks the running job, and kills it (SIGTERM, then SIGKILL) when DEST grows
+# past MAXBYTES, when it runs longer than CAP s (for a wget download: KM_BASE_TIME s, then
+# KM_BASE_TIME s plus the size the server announced in HEADERS at KM_FLOOR_RATE bytes/s),
+# or (STALL=yes) when DEST grows by less than KM_STALL_RATE bytes/s over KM_STALL_TIME s. The reason goes to $km_tmp/watchdog.N. It ends when km_tmp or the
 # installer is gone.
 watchdog() {
     trap - EXIT HUP INT TERM
@@ -546,7 +546,7 @@ watchdog() {
             _wd_sized=no
             {
                 IFS= read -r _wd_dest && IFS= read -r _wd_hdr && IFS= read -r _wd_max &&
-                    IFS= read -r _wd_stall && IFS= read -r _wd_cap && IFS= read -r _wd_off
+                    IFS= read -r _wd_stall && IFS= read -r _wd_cap
             } <"$km_tmp/job.$_wd_job" || _wd_job=$((_wd_job - 1))
         else
             _wd_t=$((_wd_t + 1))
@@ -580,7 +580,7 @@ watch_job() {
                     _wd_n=${_wd_l#*: }
                     _wd_n=${_wd_n%%[!0123456789]*}
                     if [ -n "$_wd_n" ] && [ ${#_wd_n} -lt 12 ]; then
-                        _wd_cap=$((_wd_off + KM_BASE_TIME + _wd_n / KM_FLOOR_RATE))
+                        _wd_cap=$((KM_BASE_TIME + _wd_n / KM_FLOOR_RATE))
                         _wd_sized=yes
                     fi
                     ;;
@@ -633,7 +633,7 @@ supervised() {
     km_seq=$((km_seq + 1))
     _sv_pidf="$km_tmp/pid.$km_seq"
     km_wd_file="$km_tmp/watchdog.$km_seq"
-    printf '%s\n' "$1" "$2" "$3" "$4" "$5" "${km_wd_offset:-0}" >"$km_tmp/job.$km_seq" || no_space
+    printf '%s\n' "$1" "$2" "$3" "$4" "$5" >"$km_tmp/job.$km_seq" || no_space
     if [ -z "$km_watchdog" ]; then
         trap - EXIT
         (watchdog </dev/null >/dev/null 2>&1 3>&- & echo "$!" >"$km_tmp/watchdog.pid")
@@ -653,6 +653,37 @@ supervised() {
     fi
 }
 
+# curl_run DEST MAXBYTES CAP ARGS...: curl ARGS in the foreground; sets _sv_rc and _sv_why
+# (oversize, or ""). curl bounds its own waits (connect, stall, --max-time CAP) and a body
+# the server announced over --max-filesize; a body with no announced size is stopped by the
+# file size limit (ulimit -f, in 512-byte blocks) of curl's subshell: SIGXFSZ past
+# MAXBYTES. Where the shell has no ulimit (posh), the watchdog does it (supervised).
+curl_run() {
+    _cu_dest=$1
+    _cu_max=$2
+    _cu_cap=$3
+    shift 3
+    if [ "$km_ulimit" = no ]; then
+        supervised "$_cu_dest" /dev/null "$_cu_max" no "$_cu_cap" curl "$@"
+        return 0
+    fi
+    (
+        # fd 3 closed here, in the subshell (as in started).
+        exec 3>&-
+        # No core file of a curl ended by SIGXFSZ (-c: every shell here that has ulimit).
+        # shellcheck disable=SC3045
+        ulimit -c 0 2>/dev/null
+        ulimit -f $((_cu_max / 512 + 1)) 2>/dev/null
+        exec curl "$@"
+    )
+    _sv_rc=$?
+    _sv_why=""
+    case "$_sv_rc" in
+        # SIGXFSZ: 128 + 25, ksh93 256 + 25, yash 384 + 25.
+        153 | 281 | 409) _sv_why=oversize ;;
+    esac
+}
+
 # download URL DEST MAXBYTES [HOPS]: status 0 when the whole body (at most MAXBYTES) is in DEST
 # (HOPS: URL is where that many redirects already led; it is checked as they are).
 # Sets _dl_trail (every URL a redirect led to, space-separated). Otherwise sets
@@ -665,7 +696,6 @@ download() {
     _dl_reason=""
     _dl_trail=""
     _dl_log="$km_tmp/download.log"
-    _dl_hdr="$km_tmp/headers.$km_seq"
     _dl_hops=${4:-0}
     if [ "$_dl_hops" -eq 0 ]; then
         check_url "download URL" "$1"
@@ -713,11 +743,10 @@ download_curl() {
             _dl_reason="redirected to $_sn_text: only https:// (or loopback http://) is followed"
             return 1
         fi
-        supervised "$2" "$_dl_hdr" "$3" no $((KM_BASE_TIME + $3 / KM_FLOOR_RATE)) \
-            curl --proto '=http,https' --fail --silent --show-error \
+        curl_run "$2" "$3" $((KM_BASE_TIME + $3 / KM_FLOOR_RATE)) --proto '=http,https' --fail --silent --show-error \
             --connect-timeout "$KM_CONNECT_TIMEOUT" --speed-limit "$KM_STALL_RATE" --speed-time "$KM_STALL_TIME" \
             --max-time $((KM_BASE_TIME + $3 / KM_FLOOR_RATE)) --max-filesize "$3" \
-            --dump-header "$_dl_hdr" --output "$2" --write-out '%{http_code} %{size_download} %{redirect_url}' \
+            --output "$2" --write-out '%{http_code} %{size_download} %{redirect_url}' \
             "$_dc_url" >"$km_tmp/download.out" 2>"$_dl_log" </dev/null
         _dc_out=""
         IFS= read -r _dc_out <"$km_tmp/download.out" || true
@@ -1079,30 +1108,29 @@ fetch_fast() {
         check_url "download URL" "$_ff_u"
     done
     _dl_log="$km_tmp/download.log"
-    _ff_hdr="$km_tmp/headers.$km_seq"
     remove "$km_tmp/SHA256SUMS" "$km_tmp/signature" "$km_tmp/asset.sha256" "$km_tmp/$km_bin"
     _ff_max=$((KM_MAX_SUMS_BYTES + KM_MAX_SIG_BYTES + KM_MAX_SHA256_BYTES))
     _ff_cap=$((KM_BASE_TIME + _ff_max / KM_FLOOR_RATE))
     _ff_bcap=$((KM_BASE_TIME + KM_MAX_BINARY_BYTES / KM_FLOOR_RATE))
-    # The watchdog sums km_tmp (the four files, and a few small ones already there); the
-    # asset's announced size sets its time as download's does, after the small files' time.
-    km_wd_offset=$((3 * _ff_cap))
-    supervised "$km_tmp" "$_ff_hdr" $((_ff_max + KM_MAX_BINARY_BYTES + 65536)) no $((km_wd_offset + _ff_bcap)) \
-        curl --proto '=http,https' --fail --fail-early --location --max-redirs 0 --silent --show-error \
+    # Each file within the sum of the caps on disk (curl_run); one over its own cap is seen
+    # in its size_download (fast_results).
+    curl_run "$km_tmp" $((_ff_max + KM_MAX_BINARY_BYTES + 65536)) $((3 * _ff_cap + _ff_bcap)) \
+        --proto '=http,https' --fail --fail-early --location --max-redirs 0 --silent --show-error \
         --connect-timeout "$KM_CONNECT_TIMEOUT" --speed-limit "$KM_STALL_RATE" --speed-time "$KM_STALL_TIME" \
         --max-time "$_ff_cap" --max-filesize "$KM_MAX_SUMS_BYTES" --write-out '%{http_code} %{size_download}\n' \
         -o "$km_tmp/SHA256SUMS" "$1" -o "$km_tmp/signature" "$2" -o "$km_tmp/asset.sha256" "$3" \
         --next --proto '=http,https' --fail --silent --show-error \
         --connect-timeout "$KM_CONNECT_TIMEOUT" --speed-limit "$KM_STALL_RATE" --speed-time "$KM_STALL_TIME" \
         --max-time "$_ff_bcap" --max-filesize "$KM_MAX_BINARY_BYTES" --write-out '%{http_code} %{size_download} %{redirect_url}\n' \
-        --dump-header "$_ff_hdr" -o "$km_tmp/$km_bin" "$4" \
+        -o "$km_tmp/$km_bin" "$4" \
         >"$km_tmp/download.out" 2>"$_dl_log" </dev/null
-    km_wd_offset=0
     fast_results
     if [ -z "$_sv_why" ] && [ "$_sv_rc" -eq 0 ] && [ "$_ff_n" -eq 4 ]; then
         # The asset's hash (checked only after the signature) is computed meanwhile.
         hash_start "$km_tmp/$km_bin"
         verify_signature "$2" || return 1
+        # While the hash is still being computed (never run before it matches).
+        make_executable
         return 0
     fi
     # The transfer that failed: the first one not whole, else the one in progress when the
@@ -1581,14 +1609,24 @@ verify() {
 
 # run_new FILE: run FILE --version (at most KM_RUN_TIMEOUT s); sets _rn_rc, _rn_timeout and _rn_first.
 run_new() {
-    # Through `sh -c` as before: how a shell execs a file that is not a program (wrong CPU,
-    # truncated) differs between shells, and the messages here rely on dash's.
-    km_sv_shell=yes
-    supervised /dev/null /dev/null 0 no "$KM_RUN_TIMEOUT" "$1" --version >"$km_tmp/run.out" 2>&1 </dev/null
-    km_sv_shell=no
-    _rn_rc=$_sv_rc
     _rn_timeout=no
-    [ -n "$_sv_why" ] && _rn_timeout=yes
+    if check_cmd timeout; then
+        # coreutils' (124 when it ended the command) or busybox's (the command's own status:
+        # SIGTERM). Not a shell's exec: how shells exec a file that is not a program (wrong
+        # CPU, truncated) differs, and the messages here rely on execvp's (as dash's).
+        timeout "$KM_RUN_TIMEOUT" "$1" --version >"$km_tmp/run.out" 2>&1 </dev/null 3>&-
+        _rn_rc=$?
+        case "$_rn_rc" in
+            124 | 143 | 271 | 399) _rn_timeout=yes ;;
+        esac
+    else
+        # Without timeout (macOS), the watchdog; through `sh -c` as above.
+        km_sv_shell=yes
+        supervised /dev/null /dev/null 0 no "$KM_RUN_TIMEOUT" "$1" --version >"$km_tmp/run.out" 2>&1 </dev/null
+        km_sv_shell=no
+        _rn_rc=$_sv_rc
+        [ -n "$_sv_why" ] && _rn_timeout=yes
+    fi
     _rn_first=""
     IFS= read -r _rn_first <"$km_tmp/run.out" || true
 }
@@ -1619,8 +1657,16 @@ check_runs() {
     err "the new km $km_version does not run on this $km_os/$km_arch machine (--version: exit $_rn_rc, '$_sn_text'): $_cr_keep; report it at ${gh_base}/${GITHUB_REPOSITORY}/issues"
 }
 
+# make_executable: chmod 755 the downloaded binary, once.
+make_executable() {
+    if [ "$km_executable" = no ]; then
+        ensure chmod 755 "$km_tmp/$km_bin"
+        km_executable=yes
+    fi
+}
+
 install_binary() {
-    ensure chmod 755 "$km_tmp/$km_bin"
+    make_executable
     check_runs
     if ! mv -f "$km_tmp/$km_bin" "$km_dir/$km_bin" 2>/dev/null; then
         not_writable "cannot replace $km_dir/$km_bin"
@@ -1671,6 +1717,11 @@ main() {
     km_watchdog=""
     km_hash_pid=""
     km_hash_file=""
+    km_ulimit=no
+    km_executable=no
+    if check_cmd ulimit; then
+        km_ulimit=yes
+    fi
     trap cleanup EXIT
     trap 'on_signal 129 HUP' HUP
     trap 'on_signal 130 INT' INT

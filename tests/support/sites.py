@@ -67,6 +67,7 @@ class Fault(enum.Enum):
     SILENT = "silent"  # read the request, never answer (until ``.release``): a half-dead edge
     TRICKLE = "trickle"  # full Content-Length, then the body one byte every 0.5 s
     HUGE = "huge"  # a Content-Length of 200 MiB, 1 KiB of body, then the connection closed
+    UNSIZED = "unsized"  # no Content-Length: the body, then the connection closed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,6 +270,15 @@ class _Server:
         status, body, headers = self.answer(path)
         if fault in (Fault.TRICKLE, Fault.HUGE) and status == 200:
             self._slow(h, body, headers, fault)
+            return
+        if fault is Fault.UNSIZED and status == 200:
+            h.send_response(200)
+            for k, v in headers.items():
+                h.send_header(k, v)
+            h.end_headers()
+            h.close_connection = True
+            with contextlib.suppress(OSError):
+                h.wfile.write(body)
             return
         if fault in (Fault.TRUNCATE, Fault.STALL) and status == 200:
             h.send_response(200)
