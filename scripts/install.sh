@@ -667,16 +667,26 @@ curl_run() {
         supervised "$_cu_dest" /dev/null "$_cu_max" no "$_cu_cap" curl "$@"
         return 0
     fi
-    (
-        # fd 3 closed here, in the subshell (as in started).
-        exec 3>&-
-        # No core file of a curl ended by SIGXFSZ (-c: every shell here that has ulimit).
-        # shellcheck disable=SC3045
-        ulimit -c 0 2>/dev/null
-        ulimit -f $((_cu_max / 512 + 1)) 2>/dev/null
-        exec curl "$@"
-    )
-    _sv_rc=$?
+    (curl_exec "$_cu_max" "$@")
+    curl_status $?
+}
+
+# curl_exec MAXBYTES ARGS...: in the subshell it is called in, exec curl ARGS with no file
+# growing past MAXBYTES.
+curl_exec() {
+    # fd 3 closed here, in the subshell (as in started).
+    exec 3>&-
+    # No core file of a curl ended by SIGXFSZ (-c: every shell here that has ulimit).
+    # shellcheck disable=SC3045
+    ulimit -c 0 2>/dev/null
+    ulimit -f $(($1 / 512 + 1)) 2>/dev/null
+    shift
+    exec curl "$@"
+}
+
+# curl_status STATUS: _sv_rc, and _sv_why=oversize for a curl ended by SIGXFSZ.
+curl_status() {
+    _sv_rc=$1
     _sv_why=""
     case "$_sv_rc" in
         # SIGXFSZ: 128 + 25, ksh93 256 + 25, yash 384 + 25.
@@ -1036,6 +1046,7 @@ prepare_install_dir() {
 }
 
 cleanup() {
+    fast_cancel
     if [ -n "${km_watchdog:-}" ]; then
         kill -PIPE "$km_watchdog" 2>/dev/null
         km_watchdog=""
@@ -1107,23 +1118,21 @@ fetch_fast() {
     for _ff_u do
         check_url "download URL" "$_ff_u"
     done
-    _dl_log="$km_tmp/download.log"
+    _dl_log="$km_tmp/fast.log"
     remove "$km_tmp/SHA256SUMS" "$km_tmp/signature" "$km_tmp/asset.sha256" "$km_tmp/$km_bin"
-    _ff_max=$((KM_MAX_SUMS_BYTES + KM_MAX_SIG_BYTES + KM_MAX_SHA256_BYTES))
-    _ff_cap=$((KM_BASE_TIME + _ff_max / KM_FLOOR_RATE))
-    _ff_bcap=$((KM_BASE_TIME + KM_MAX_BINARY_BYTES / KM_FLOOR_RATE))
-    # Each file within the sum of the caps on disk (curl_run); one over its own cap is seen
-    # in its size_download (fast_results).
-    curl_run "$km_tmp" $((_ff_max + KM_MAX_BINARY_BYTES + 65536)) $((3 * _ff_cap + _ff_bcap)) \
-        --proto '=http,https' --fail --fail-early --location --max-redirs 0 --silent --show-error \
-        --connect-timeout "$KM_CONNECT_TIMEOUT" --speed-limit "$KM_STALL_RATE" --speed-time "$KM_STALL_TIME" \
-        --max-time "$_ff_cap" --max-filesize "$KM_MAX_SUMS_BYTES" --write-out '%{http_code} %{size_download}\n' \
-        -o "$km_tmp/SHA256SUMS" "$1" -o "$km_tmp/signature" "$2" -o "$km_tmp/asset.sha256" "$3" \
-        --next --proto '=http,https' --fail --silent --show-error \
-        --connect-timeout "$KM_CONNECT_TIMEOUT" --speed-limit "$KM_STALL_RATE" --speed-time "$KM_STALL_TIME" \
-        --max-time "$_ff_bcap" --max-filesize "$KM_MAX_BINARY_BYTES" --write-out '%{http_code} %{size_download} %{redirect_url}\n' \
-        -o "$km_tmp/$km_bin" "$4" \
-        >"$km_tmp/download.out" 2>"$_dl_log" </dev/null
+    if [ -n "$km_fast_pid" ]; then
+        # Started while /version came (fast_prestart): its URLs through the FIFOs.
+        printf 'url = "%s"\n' "$1" "$2" "$3" >"$km_tmp/fast.1" || no_space
+        printf 'url = "%s"\n' "$4" >"$km_tmp/fast.2" || no_space
+        wait "$km_fast_pid"
+        curl_status $?
+        km_fast_pid=""
+    else
+        printf 'url = "%s"\n' "$1" "$2" "$3" >"$km_tmp/fast.1" || no_space
+        printf 'url = "%s"\n' "$4" >"$km_tmp/fast.2" || no_space
+        (fast_exec) >"$km_tmp/fast.out" 2>"$_dl_log" </dev/null
+        curl_status $?
+    fi
     fast_results
     if [ -z "$_sv_why" ] && [ "$_sv_rc" -eq 0 ] && [ "$_ff_n" -eq 4 ]; then
         # The asset's hash (checked only after the signature) is computed meanwhile.
@@ -1153,6 +1162,49 @@ fetch_fast() {
     fast_asset_failed
 }
 
+# fast_exec: in the subshell it is called in, exec fetch_fast's curl: SHA256SUMS, its
+# signature and the .sha256 (the URLs in $km_tmp/fast.1), then the asset (fast.2). Each
+# file within the sum of the caps on disk (curl_exec); one over its own cap is seen in its
+# size_download (fast_results).
+fast_exec() {
+    _fe_max=$((KM_MAX_SUMS_BYTES + KM_MAX_SIG_BYTES + KM_MAX_SHA256_BYTES))
+    curl_exec $((_fe_max + KM_MAX_BINARY_BYTES + 65536)) \
+        --proto '=http,https' --fail --fail-early --location --max-redirs 0 --silent --show-error \
+        --connect-timeout "$KM_CONNECT_TIMEOUT" --speed-limit "$KM_STALL_RATE" --speed-time "$KM_STALL_TIME" \
+        --max-time $((KM_BASE_TIME + _fe_max / KM_FLOOR_RATE)) --max-filesize "$KM_MAX_SUMS_BYTES" \
+        --write-out '%{http_code} %{size_download}\n' \
+        -o "$km_tmp/SHA256SUMS" -o "$km_tmp/signature" -o "$km_tmp/asset.sha256" -K "$km_tmp/fast.1" \
+        --next --proto '=http,https' --fail --silent --show-error \
+        --connect-timeout "$KM_CONNECT_TIMEOUT" --speed-limit "$KM_STALL_RATE" --speed-time "$KM_STALL_TIME" \
+        --max-time $((KM_BASE_TIME + KM_MAX_BINARY_BYTES / KM_FLOOR_RATE)) --max-filesize "$KM_MAX_BINARY_BYTES" \
+        --write-out '%{http_code} %{size_download} %{redirect_url}\n' \
+        -o "$km_tmp/$km_bin" -K "$km_tmp/fast.2"
+}
+
+# fast_prestart: when fetch_fast will run after /version (curl, the CDN first, no
+# --version), its curl starts now, in the background, and waits for its URLs on two FIFOs
+# (fast.1, fast.2) that fetch_fast writes once /version has named the release: curl's
+# start (its libraries: ~8 ms) overlaps the /version transfer. Sets km_fast_pid ("": not
+# started; fast_cancel ends it when fetch_fast does not run).
+fast_prestart() {
+    km_fast_pid=""
+    if [ "$km_fast_ok" = yes ] && check_cmd mkfifo &&
+        mkfifo "$km_tmp/fast.1" "$km_tmp/fast.2" 2>/dev/null; then
+        fast_exec >"$km_tmp/fast.out" 2>"$km_tmp/fast.log" </dev/null &
+        km_fast_pid=$!
+    fi
+}
+
+# fast_cancel: end fast_prestart's curl (still waiting for its URLs) and its FIFOs.
+fast_cancel() {
+    if [ -n "${km_fast_pid:-}" ]; then
+        kill "$km_fast_pid" 2>/dev/null
+        wait "$km_fast_pid" 2>/dev/null
+        km_fast_pid=""
+        rm -f "$km_tmp/fast.1" "$km_tmp/fast.2"
+    fi
+}
+
 # fast_results: from fetch_fast's download.out, _ff_n (how many transfers curl reported),
 # _ff_bad (the first that is not a 200 within its cap, 4 when none), _ff_code (its HTTP
 # status), _ff_next (where it redirected to) and _ff_big (yes when it was over its cap).
@@ -1179,7 +1231,7 @@ fast_results() {
         fi
         _ff_n=$((_ff_n + 1))
         _ff_code=$_ff_c
-    done <"$km_tmp/download.out"
+    done <"$km_tmp/fast.out"
 }
 
 # fast_small_failed SUMS-URL SIG-URL SHA256-URL: fetch_fast's status when transfer _ff_bad
@@ -1252,13 +1304,14 @@ fetch() {
     say "downloading $km_asset_url"
     # The CDN's files are not redirected (GitHub's always are): one connection for all
     # four when curl can.
-    if [ "$2" = cdn ] && [ "$km_downloader" = curl ] && [ "$km_verifier" != none ]; then
+    if [ "$2" = cdn ] && [ "$km_fast_ok" = yes ] && [ "$km_verifier" != none ]; then
         fetch_fast "$1"
         case $? in
             0) return 0 ;;
             1) return 1 ;;
         esac
     fi
+    fast_cancel
     fetch_each "$1" || return 1
     if ! download "$km_asset_url" "$km_tmp/$km_bin" "$KM_MAX_BINARY_BYTES"; then
         _dl_reason="$km_asset_url: $_dl_reason"
@@ -1313,6 +1366,7 @@ fail_download() {
 
 from_cdn() {
     if [ -z "$km_want" ]; then
+        fast_prestart
         cdn_resolve_version || return 1
     fi
     km_version=$km_want
@@ -1348,6 +1402,7 @@ github_latest() {
 }
 
 from_github() {
+    fast_cancel
     if [ -n "$km_want" ]; then
         km_version=$km_want
     else
@@ -1719,6 +1774,7 @@ main() {
     km_hash_file=""
     km_ulimit=no
     km_executable=no
+    km_fast_pid=""
     if check_cmd ulimit; then
         km_ulimit=yes
     fi
@@ -1749,6 +1805,15 @@ main() {
     done
     pick_verifier
     announce_verifier
+    # One curl for the release's four files (fetch_fast): curl, a verifier, ulimit, and a base
+    # URL that goes into curl's config as it is (no quote, backslash or control character).
+    km_fast_ok=no
+    if [ "$km_downloader" = curl ] && [ "$km_verifier" != none ] && [ "$km_ulimit" = yes ]; then
+        case "$base_url" in
+            *[\"\\]* | *[!\ -~]*) ;;
+            *) km_fast_ok=yes ;;
+        esac
+    fi
 
     choose_install_dir
     prepare_install_dir
