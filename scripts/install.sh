@@ -1120,6 +1120,10 @@ fetch_fast() {
     done
     _dl_log="$km_tmp/fast.log"
     remove "$km_tmp/SHA256SUMS" "$km_tmp/signature" "$km_tmp/asset.sha256" "$km_tmp/$km_bin"
+    if [ -n "$km_fast_pid" ] && ! running "$km_fast_pid"; then
+        # It ended before reading its URLs (writing them would then wait forever).
+        fast_cancel
+    fi
     if [ -n "$km_fast_pid" ]; then
         # Started while /version came (fast_prestart): its URLs through the FIFOs.
         printf 'url = "%s"\n' "$1" "$2" "$3" >"$km_tmp/fast.1" || no_space
@@ -1193,6 +1197,19 @@ fast_prestart() {
         fast_exec >"$km_tmp/fast.out" 2>"$km_tmp/fast.log" </dev/null &
         km_fast_pid=$!
     fi
+}
+
+# running PID: status 1 when the background job PID has ended (where /proc tells, a zombie
+# not yet waited for counts as ended).
+running() {
+    kill -0 "$1" 2>/dev/null || return 1
+    _ru_stat=""
+    IFS= read -r _ru_stat <"/proc/$1/stat" 2>/dev/null || return 0
+    _ru_stat=${_ru_stat##*") "}
+    case "$_ru_stat" in
+        Z* | X*) return 1 ;;
+    esac
+    return 0
 }
 
 # fast_cancel: end fast_prestart's curl (still waiting for its URLs) and its FIFOs.
