@@ -653,6 +653,28 @@ supervised() {
     fi
 }
 
+# curl_get URL DEST MAXBYTES: download_curl's curl for one transfer (no redirect followed:
+# the status, size and redirect in download.out, its stderr in _dl_log).
+curl_get() {
+    curl_run "$2" "$3" $((KM_BASE_TIME + $3 / KM_FLOOR_RATE)) --proto '=http,https' --fail --silent --show-error \
+        --connect-timeout "$KM_CONNECT_TIMEOUT" --speed-limit "$KM_STALL_RATE" --speed-time "$KM_STALL_TIME" \
+        --max-time $((KM_BASE_TIME + $3 / KM_FLOOR_RATE)) --max-filesize "$3" \
+        --output "$2" --write-out '%{http_code} %{size_download} %{redirect_url}' \
+        "$1" >"$km_tmp/download.out" 2>"$km_tmp/download.log" </dev/null
+}
+
+# version_prestart: the first transfer of /version (download's) starts now, in the
+# background (km_early_pid), so that mkfifo and the start of fast_prestart's curl overlap it;
+# curl_run collects it.
+version_prestart() {
+    km_early_pid=""
+    if [ "$km_fast_ok" = yes ]; then
+        km_early=yes
+        curl_get "$base_url/version" "$km_tmp/version" "$KM_MAX_VERSION_BYTES"
+        km_early=no
+    fi
+}
+
 # curl_run DEST MAXBYTES CAP ARGS...: curl ARGS in the foreground; sets _sv_rc and _sv_why
 # (oversize, or ""). curl bounds its own waits (connect, stall, --max-time CAP) and a body
 # the server announced over --max-filesize; a body with no announced size is stopped by the
@@ -665,6 +687,19 @@ curl_run() {
     shift 3
     if [ "$km_ulimit" = no ]; then
         supervised "$_cu_dest" /dev/null "$_cu_max" no "$_cu_cap" curl "$@"
+        return 0
+    fi
+    if [ "$km_early" = yes ]; then
+        # version_prestart: in the background, with the same redirections.
+        curl_exec "$_cu_max" "$@" &
+        km_early_pid=$!
+        return 0
+    fi
+    if [ -n "$km_early_pid" ]; then
+        # This transfer was started by version_prestart (always the next one run).
+        wait "$km_early_pid"
+        curl_status $?
+        km_early_pid=""
         return 0
     fi
     (curl_exec "$_cu_max" "$@")
@@ -711,7 +746,9 @@ download() {
         check_url "download URL" "$1"
     fi
     _dl_size=""
-    remove "$2"
+    if [ -z "$km_early_pid" ]; then
+        remove "$2"
+    fi
     case "$km_downloader" in
         curl) download_curl "$@" ;;
         *) download_wget "$@" ;;
@@ -753,11 +790,7 @@ download_curl() {
             _dl_reason="redirected to $_sn_text: only https:// (or loopback http://) is followed"
             return 1
         fi
-        curl_run "$2" "$3" $((KM_BASE_TIME + $3 / KM_FLOOR_RATE)) --proto '=http,https' --fail --silent --show-error \
-            --connect-timeout "$KM_CONNECT_TIMEOUT" --speed-limit "$KM_STALL_RATE" --speed-time "$KM_STALL_TIME" \
-            --max-time $((KM_BASE_TIME + $3 / KM_FLOOR_RATE)) --max-filesize "$3" \
-            --output "$2" --write-out '%{http_code} %{size_download} %{redirect_url}' \
-            "$_dc_url" >"$km_tmp/download.out" 2>"$_dl_log" </dev/null
+        curl_get "$_dc_url" "$2" "$3"
         _dc_out=""
         IFS= read -r _dc_out <"$km_tmp/download.out" || true
         _dc_code=${_dc_out%% *}
@@ -1047,6 +1080,11 @@ prepare_install_dir() {
 
 cleanup() {
     fast_cancel
+    if [ -n "${km_early_pid:-}" ]; then
+        kill "$km_early_pid" 2>/dev/null
+        wait "$km_early_pid" 2>/dev/null
+        km_early_pid=""
+    fi
     if [ -n "${km_watchdog:-}" ]; then
         kill -PIPE "$km_watchdog" 2>/dev/null
         km_watchdog=""
@@ -1383,6 +1421,7 @@ fail_download() {
 
 from_cdn() {
     if [ -z "$km_want" ]; then
+        version_prestart
         fast_prestart
         cdn_resolve_version || return 1
     fi
@@ -1792,6 +1831,8 @@ main() {
     km_ulimit=no
     km_executable=no
     km_fast_pid=""
+    km_early=no
+    km_early_pid=""
     if check_cmd ulimit; then
         km_ulimit=yes
     fi
