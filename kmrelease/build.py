@@ -18,8 +18,8 @@ import os
 import platform
 import shutil
 import subprocess
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from .gotool import GoToolchain, find_go
 from .hashing import sha256_file
 from .layout import BUILD_META, write_if_changed
 from .matrix import Target
+from .ui import Reporter
 
 _BASE_LDFLAGS = "-s -w -buildid="  # always: reproducible and small, whatever [build] says
 _SKIP_DIRS = {".git", ".venv", ".nox", "dist", "site", "node_modules", ".cache", "__pycache__"}
@@ -257,10 +258,21 @@ def prepare(ctx: ReleaseContext) -> tuple[GoToolchain, BuildInfo]:
     return go, resolve_build_info(ctx, go)
 
 
+# Builds that follow a target's own (the release's package builds): the jobs (recipe, output
+# folder) to run once that target is built, when its packages are in the Go cache and the follow-up
+# mostly links. They take the cores that the last targets' builds leave idle.
+FollowUps = Callable[[ReleaseContext, Target, BuildInfo], Sequence[tuple[Recipe, Path]]]
+
+
 def build(
-    ctx: ReleaseContext, targets: Sequence[Target] | None = None, variant: BuildVariant = RELEASE
+    ctx: ReleaseContext,
+    targets: Sequence[Target] | None = None,
+    variant: BuildVariant = RELEASE,
+    then: FollowUps | None = None,
 ) -> list[Built]:
-    """Build ``targets`` (default: all configured) in parallel, bounded by the cores; check every binary."""
+    """Build ``targets`` (default: all configured) in parallel, bounded by the cores; check every binary.
+    With ``then``, each target's follow-up builds join the same pool as soon as it is built (and are
+    checked when rebuilt)."""
     targets = ctx.build.targets if targets is None else targets
     ctx = with_trusted_keys(ctx)
     go, info = prepare(ctx)
@@ -284,15 +296,19 @@ def build(
     info.save(out_dir)
     sources = source_fingerprint(ctx.project.root)
     workers = max(1, min(os.cpu_count() or 1, len(recipes)))
+    follow: list[tuple[Future[Built], Recipe]] = []
     with (
         ctx.reporter.progress(),
         ctx.reporter.bar("go build", len(recipes), unit="targets") as bar,
         ThreadPoolExecutor(max_workers=workers) as pool,
     ):
         futures = [pool.submit(_build_one, ctx, go, r, out_dir, sources, meta) for r in recipes]
+        quiet = ctx.replace(reporter=Reporter(quiet=True))
         for done in as_completed(futures):
-            done.result()
+            target = done.result().target
             bar.advance(1)
+            for fr, out in then(ctx, target, info) if then else ():
+                follow.append((pool.submit(_build_one, quiet, go, fr, out, sources, out / BUILD_META), fr))
         results = [f.result() for f in futures]
     again = 0
     for built, r in zip(results, recipes, strict=True):
@@ -302,7 +318,17 @@ def build(
     ctx.reporter.step(
         f"built {rebuilt}, up to date {len(results) - rebuilt}; every binary checked{note if again else ''}"
     )
+    _check_follow_ups(ctx, info, [(f.result(), fr) for f, fr in follow])
     return results
+
+
+def _check_follow_ups(ctx: ReleaseContext, info: BuildInfo, done: Sequence[tuple[Built, Recipe]]) -> None:
+    for built, r in done:
+        if built.rebuilt:
+            check_binary(ctx, built.path, r, info)
+    if done:
+        rebuilt = sum(1 for b, _ in done if b.rebuilt)
+        ctx.reporter.info(f"package builds: {rebuilt} built, {len(done) - rebuilt} up to date")
 
 
 def check_fingerprint(ctx: ReleaseContext, r: Recipe, info: BuildInfo, sha256: str) -> str:

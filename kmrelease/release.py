@@ -146,7 +146,11 @@ def packages_stage(ctx: ReleaseContext, skip: bool) -> None:
     make_packages(ctx)
 
 
-def build_stage(ctx: ReleaseContext, prebuilt: Path | None, check_reproducible: bool) -> None:
+def build_stage(
+    ctx: ReleaseContext, prebuilt: Path | None, check_reproducible: bool, *, packages: bool
+) -> None:
+    """The binaries (and, with ``packages``, the package builds in the same pool: they fill the
+    cores the last targets' builds leave idle)."""
     if prebuilt is not None:
         from .prebuilt import assemble
 
@@ -156,7 +160,13 @@ def build_stage(ctx: ReleaseContext, prebuilt: Path | None, check_reproducible: 
         raise KmError(
             "--check-reproducible compares a --prebuilt directory with a local build: give --prebuilt"
         )
-    build(ctx)
+    if packages:
+        from .packages.stage import VARIANTS
+        from .packages.variants import follow_ups
+
+        build(ctx, then=follow_ups(VARIANTS))
+    else:
+        build(ctx)
 
 
 def authenticode(ctx: ReleaseContext) -> None:
@@ -189,7 +199,7 @@ def release(req: ReleaseRequest, reporter: Reporter, project: ProjectConfig | No
     signing, ctx = plan_signing(plain, public=is_public(req.dest), where=f"--dest {req.dest}")
     dest.check_writable()
     install_scripts(ctx)
-    build_stage(ctx, req.prebuilt, req.check_reproducible)
+    build_stage(ctx, req.prebuilt, req.check_reproducible, packages=not req.skip_packages)
     authenticode(ctx)
     sbom_stage(ctx.dist, ctx.build.file_names, reporter, dry_run=ctx.dry_run)
     packages_stage(ctx, req.skip_packages)

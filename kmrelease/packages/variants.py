@@ -46,11 +46,7 @@ def build_variants(
     """
     quiet = ctx.replace(reporter=_Quiet())
     sources = gobuild.source_fingerprint(ctx.project.root)
-    jobs: list[tuple[gobuild.Recipe, Path]] = []
-    for v in variants:
-        out = ctx.variant_dir(BuildVariant(v.method))
-        (out / BUILD_META).mkdir(parents=True, exist_ok=True)
-        jobs += [(gobuild.recipe(ctx, info, t, BuildVariant(v.method)), out) for t in v.targets]
+    jobs = [_job(ctx, info, v.method, t) for v in variants for t in v.targets]
     workers = max(1, min(os.cpu_count() or 1, len(jobs)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="km-variant") as pool:
         futures = [
@@ -65,6 +61,26 @@ def build_variants(
     rebuilt = sum(1 for r in results if r.rebuilt)
     ctx.reporter.info(f"package builds: {rebuilt} built, {len(results) - rebuilt} up to date")
     return built
+
+
+def _job(
+    ctx: ReleaseContext, info: gobuild.BuildInfo, method: str, target: Target
+) -> tuple[gobuild.Recipe, Path]:
+    out = ctx.variant_dir(BuildVariant(method))
+    (out / BUILD_META).mkdir(parents=True, exist_ok=True)
+    return gobuild.recipe(ctx, info, target, BuildVariant(method)), out
+
+
+def follow_ups(variants: Sequence[Variant]) -> gobuild.FollowUps:
+    """The package builds of each target, for the release build's pool (:func:`kmrelease.build.build`):
+    the packages stage then finds them up to date."""
+
+    def jobs(
+        ctx: ReleaseContext, target: Target, info: gobuild.BuildInfo
+    ) -> list[tuple[gobuild.Recipe, Path]]:
+        return [_job(ctx, info, v.method, target) for v in variants if target in v.targets]
+
+    return jobs
 
 
 class _Quiet(Reporter):

@@ -12,7 +12,7 @@ import pytest
 
 from kmrelease.artifacts import Release
 from kmrelease.binaries import detect
-from kmrelease.build import BuildInfo, Built, build
+from kmrelease.build import BuildInfo, Built, build, prepare, with_trusted_keys
 from kmrelease.config import ProjectConfig
 from kmrelease.errors import KmError
 from tests.support.releases import PROJECT, context, project_at
@@ -93,3 +93,32 @@ def test_go_never_comes_from_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert b.rebuilt
     stamp = json.loads((tmp_path / "out" / "v0.9.5" / ".build" / "km-linux-amd64.json").read_text())
     assert stamp["sha256"] == b.sha256
+
+
+def test_package_builds_follow_their_target_in_the_same_pool(tmp_path: Path) -> None:
+    """The release's build stage runs each target's package builds as soon as the target is built;
+    the packages stage then finds them up to date (and a package build that comes out wrong
+    is checked like a release binary)."""
+    from kmrelease.packages.stage import VARIANTS
+    from kmrelease.packages.variants import build_variants, follow_ups
+    from kmrelease.ui import Reporter
+
+    lines: list[str] = []
+
+    class Recording(Reporter):
+        def info(self, message: str) -> None:
+            lines.append(message)
+
+    ctx = context("v0.9.2", tmp_path).replace(reporter=Recording(quiet=True))
+    [target] = ctx.build.parse_targets("linux/amd64")
+    [built] = build(ctx, [target], then=follow_ups(VARIANTS))
+    assert "package builds: 2 built, 0 up to date" in lines  # apt and brew serve linux/amd64
+    for method in ("apt", "brew"):
+        variant = tmp_path / "v0.9.2" / ".build" / "variants" / method / "km-linux-amd64"
+        assert detect(variant) == ("elf", "amd64") and variant.read_bytes() != built.path.read_bytes()
+    lines.clear()
+    linux_only = [dataclasses.replace(v, targets=(target,)) for v in VARIANTS if target in v.targets]
+    ctx = with_trusted_keys(ctx)  # as the packages stage builds them
+    go, info = prepare(ctx)
+    paths = build_variants(ctx, go, info, linux_only)
+    assert "package builds: 0 built, 2 up to date" in lines and len(paths) == 2
