@@ -523,8 +523,8 @@ dest_size() {
 # second it checks the running job, and kills it (SIGTERM, then SIGKILL) when DEST grows
 # past MAXBYTES, when it runs longer than CAP s (for a wget download: KM_BASE_TIME s, then
 # KM_BASE_TIME s plus the size the server announced in HEADERS at KM_FLOOR_RATE bytes/s),
-# or (STALL=yes) when DEST grows by less than KM_STALL_RATE bytes/s over KM_STALL_TIME s. The reason goes to $km_tmp/watchdog.N. It ends when km_tmp or the
-# installer is gone.
+# or (STALL=yes) when DEST grows by less than KM_STALL_RATE bytes/s over KM_STALL_TIME s.
+# The reason goes to $km_tmp/watchdog.N. It ends when km_tmp or the installer is gone.
 watchdog() {
     trap - EXIT HUP INT TERM
     _wd_job=0
@@ -854,7 +854,8 @@ curl_failure() {
     esac
 }
 
-# classify_watchdog WHY MAXBYTES: the class and reason of a transfer the watchdog ended.
+# classify_watchdog WHY MAXBYTES: the class and reason of a transfer the watchdog (or, for
+# curl, SIGXFSZ: oversize) ended.
 classify_watchdog() {
     case "$1" in
         oversize) _dl_class=oversize ;;
@@ -1143,8 +1144,8 @@ cdn_resolve_version() {
 }
 
 # fetch_fast FROM: with curl, SHA256SUMS, its signature, the asset's .sha256 and the asset
-# come in one curl (one connection, one watchdog over km_tmp, each file within its own cap
-# and time); curl stops at the first transfer that fails or is not a 200 (a redirect is not
+# come in one curl (one connection, each file within its own cap and time, no watchdog:
+# see curl_run); curl stops at the first transfer that fails or is not a 200 (a redirect is not
 # followed: the asset's redirect is then followed by download). The signature is checked
 # once the small files are in, before anything else is said about the asset (which is
 # never checked, run or kept unless it verifies). Status 0: all four are in km_tmp, the
@@ -1184,8 +1185,8 @@ fetch_fast() {
         make_executable
         return 0
     fi
-    # The transfer that failed: the first one not whole, else the one in progress when the
-    # watchdog ended curl, else the one curl stopped at (the last it reported).
+    # The transfer that failed: the first one not whole, else the one in progress when curl
+    # was ended (SIGXFSZ), else the one curl stopped at (the last it reported).
     if [ "$_ff_bad" -eq 4 ]; then
         if [ -n "$_sv_why" ] || [ "$_sv_rc" -eq 0 ]; then
             _ff_bad=$_ff_n
