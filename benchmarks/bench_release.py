@@ -139,7 +139,7 @@ def main() -> int:
         tmp = Path(t)
         (tmp / "raw").mkdir()
         six, ideal, raw_wall = ideal_compile_bound(tmp / "gocache-raw", tmp / "raw")
-        cold, rss_cold, _ = run_release(tmp, tmp / "gocache-release", "cold")
+        cold, rss_cold, cold_stages = run_release(tmp, tmp / "gocache-release", "cold")
         before = files_state(tmp / "dist", tmp / "site")
         warm1, rss_warm1, stages1 = run_release(tmp, tmp / "gocache-release", "warm")
         warm, rss_warm, stages = run_release(tmp, tmp / "gocache-release", "warm-again")
@@ -172,6 +172,9 @@ def main() -> int:
     print("where the warm releases' time goes (stage: from its ==> line to the next; first, again):")
     for (name, seconds), (_, first) in zip(stages, stages1, strict=False):
         print(f"  {first:6.3f} s {seconds:6.3f} s  {name[:84]}")
+    print("where the cold release's time goes (stage: from its ==> line to the next):")
+    for name, seconds in cold_stages:
+        print(f"  {seconds:7.2f} s  {name[:84]}")
     print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     ok = cold / ideal <= 1.10 and warm <= 0.8 and rewritten == 0 and peak_mb <= 100
     print("release benchmark:", "all goals met" if ok else "a goal was missed")
