@@ -194,15 +194,27 @@ def _load(store: Path) -> dict[str, _Entry]:
 def _settle_since(now: int) -> None:
     """Hash again each file remembered while racy that has not changed for its racy window since
     (what a run built or wrote early on), so that the next run can trust it."""
-    for name, entry in list(_CACHE.items()):
-        if entry.settled or now - entry.key[4] < racy_window(entry.key[4]):
-            continue
-        path = Path(name)
-        try:
-            if _key_of(path.stat()) == entry.key:
-                _read(path, sha256=entry.sha256 is not None, md5=entry.md5 is not None)
-        except OSError:
-            _CACHE.pop(name, None)
+    due = [
+        (name, entry)
+        for name, entry in list(_CACHE.items())
+        if not entry.settled and now - entry.key[4] >= racy_window(entry.key[4])
+    ]
+    if not due:
+        return
+    from concurrent.futures import ThreadPoolExecutor  # hashlib leaves the GIL: a core each
+
+    with ThreadPoolExecutor(min(len(due), os.cpu_count() or 1), thread_name_prefix="km-settle") as pool:
+        list(pool.map(_settle, due))
+
+
+def _settle(item: tuple[str, _Entry]) -> None:
+    name, entry = item
+    path = Path(name)
+    try:
+        if _key_of(path.stat()) == entry.key:
+            _read(path, sha256=entry.sha256 is not None, md5=entry.md5 is not None)
+    except OSError:
+        _CACHE.pop(name, None)
 
 
 def _save(store: Path, loaded: dict[str, _Entry]) -> None:

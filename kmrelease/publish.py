@@ -12,8 +12,9 @@ the job.
 from __future__ import annotations
 
 import json
+import os
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -227,11 +228,7 @@ def _publish_release(
 
     # 3. read back everything before going on
     reporter.step("read back the versioned files")
-    for f in release.files:
-        key = key_of(Kind.VERSIONED, version=v, file=f.name)
-        info = dest.stat(key)
-        if not _same(info, f.digest.size, f.digest.md5):
-            raise KmError(f"{key}: read back {info} does not match the local file ({f.digest.size} bytes)")
+    _read_back(dest, v, release.files)
 
     if before_current is not None:
         outcome.changed_public |= before_current()
@@ -247,6 +244,18 @@ def _publish_release(
     else:
         reporter.info(why)
     return outcome
+
+
+def _read_back(dest: Destination, v: str, files: Sequence[ReleaseFile]) -> None:
+    """Size and MD5 of every versioned file as the destination holds it, several at once (a local
+    site hashes them: a core each; a remote one answers requests)."""
+    keys = [key_of(Kind.VERSIONED, version=v, file=f.name) for f in files]
+    workers = max(1, min(len(keys), max(dest.parallel_uploads, os.cpu_count() or 1)))
+    with ThreadPoolExecutor(workers, thread_name_prefix="km-read-back") as pool:
+        infos = list(pool.map(dest.stat, keys))
+    for key, f, info in zip(keys, files, infos, strict=True):
+        if not _same(info, f.digest.size, f.digest.md5):
+            raise KmError(f"{key}: read back {info} does not match the local file ({f.digest.size} bytes)")
 
 
 def _check_release_content(dest: Destination, release: Release, reporter: Reporter) -> None:
