@@ -318,11 +318,13 @@ def build(
     ctx.reporter.step(
         f"built {rebuilt}, up to date {len(results) - rebuilt}; every binary checked{note if again else ''}"
     )
-    _check_follow_ups(ctx, info, [(f.result(), fr) for f, fr in follow])
+    check_follow_ups(ctx, info, [(f.result(), fr) for f, fr in follow])
     return results
 
 
-def _check_follow_ups(ctx: ReleaseContext, info: BuildInfo, done: Sequence[tuple[Built, Recipe]]) -> None:
+def check_follow_ups(ctx: ReleaseContext, info: BuildInfo, done: Sequence[tuple[Built, Recipe]]) -> None:
+    """Check each rebuilt package build like a release binary, then one line for all of them (here
+    after the build stage's pool, and in :func:`kmrelease.packages.variants.build_variants`)."""
     for built, r in done:
         if built.rebuilt:
             check_binary(ctx, built.path, r, info)

@@ -44,7 +44,7 @@ def build_variants(
     Each is the release's own recipe (``[build]``) with ``{install_method}`` filled, built
     into ``ctx.variant_dir`` with its own stamps; a rebuilt binary is checked like a release one.
     """
-    quiet = ctx.replace(reporter=_Quiet())
+    quiet = ctx.replace(reporter=Reporter(quiet=True))  # one line for all of them instead
     sources = gobuild.source_fingerprint(ctx.project.root)
     jobs = [_job(ctx, info, v.method, t) for v in variants for t in v.targets]
     workers = max(1, min(os.cpu_count() or 1, len(jobs)))
@@ -53,14 +53,8 @@ def build_variants(
             pool.submit(gobuild._build_one, quiet, go, r, out, sources, out / BUILD_META) for r, out in jobs
         ]
         results = [f.result() for f in futures]
-    built: dict[tuple[str, Target], Path] = {}
-    for (r, out), res in zip(jobs, results, strict=True):
-        if res.rebuilt:
-            gobuild.check_binary(ctx, res.path, r, info)
-        built[(out.name, r.target)] = res.path
-    rebuilt = sum(1 for r in results if r.rebuilt)
-    ctx.reporter.info(f"package builds: {rebuilt} built, {len(results) - rebuilt} up to date")
-    return built
+    gobuild.check_follow_ups(ctx, info, [(res, r) for (r, _), res in zip(jobs, results, strict=True)])
+    return {(out.name, r.target): res.path for (r, out), res in zip(jobs, results, strict=True)}
 
 
 def _job(
@@ -81,10 +75,3 @@ def follow_ups(variants: Sequence[Variant]) -> gobuild.FollowUps:
         return [_job(ctx, info, v.method, target) for v in variants if target in v.targets]
 
     return jobs
-
-
-class _Quiet(Reporter):
-    """Per-target lines of the variant builds are summarised in one line instead."""
-
-    def __init__(self) -> None:
-        super().__init__(quiet=True)

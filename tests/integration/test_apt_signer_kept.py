@@ -36,23 +36,24 @@ def test_the_second_signer_starts_no_gpg_until_it_signs(key: openpgp.KeySource) 
         assert gpg.used and signed.startswith(b"-----BEGIN PGP SIGNED MESSAGE-----")
 
 
-def test_a_kept_half_of_other_key_bytes_is_not_used(key: openpgp.KeySource) -> None:
+def keep_then_change(key: openpgp.KeySource, **changes: str) -> None:
+    """Sign once (the public half is kept), then change fields of the kept ``public.json``."""
     assert key.public_cache is not None
     with gpg_home() as gpg:
         openpgp.Signer(gpg, key)
     doc = json.loads(key.public_cache.read_text())
-    key.public_cache.write_text(json.dumps({**doc, "key_sha256": "0" * 64}))
+    key.public_cache.write_text(json.dumps({**doc, **changes}))
+
+
+def test_a_kept_half_of_other_key_bytes_is_not_used(key: openpgp.KeySource) -> None:
+    keep_then_change(key, key_sha256="0" * 64)
     with gpg_home() as gpg:
         openpgp.Signer(gpg, key)
         assert gpg.used  # imported again
 
 
 def test_a_kept_fingerprint_that_is_not_the_keys_refuses_to_sign(key: openpgp.KeySource) -> None:
-    assert key.public_cache is not None
-    with gpg_home() as gpg:
-        openpgp.Signer(gpg, key)
-    doc = json.loads(key.public_cache.read_text())
-    key.public_cache.write_text(json.dumps({**doc, "fingerprint": "F" * 40}))
+    keep_then_change(key, fingerprint="F" * 40)
     with gpg_home() as gpg:
         s = openpgp.Signer(gpg, key)
         with pytest.raises(KmError, match=r"the key is not the one .*public\.json names"):
