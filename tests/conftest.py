@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,6 +9,14 @@ import pytest
 
 from kmrelease.artifacts import Release
 from tests.support.releases import build_release, write_scripts
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The free space where the tests wrote, beside the result: a full disk fails tests by the
+    hundred (every tmp_path) and is otherwise not named anywhere in the output."""
+    for where in (Path(tempfile.gettempdir()), Path(__file__).resolve().parents[1]):
+        free = shutil.disk_usage(where).free / 1e9
+        terminalreporter.write_line(f"disk: {free:.1f} GB free in {where}")
 
 
 @pytest.fixture(scope="session")
