@@ -1228,10 +1228,11 @@ fast_exec() {
 # --version), its curl starts now, in the background, and waits for its URLs on two FIFOs
 # (fast.1, fast.2) that fetch_fast writes once /version has named the release: curl's
 # start (its libraries: ~8 ms) overlaps the /version transfer. Sets km_fast_pid ("": not
-# started; fast_cancel ends it when fetch_fast does not run).
+# started; fast_cancel ends it when fetch_fast does not run). Only where /proc tells whether
+# it has ended (running): writing the URLs to one that ended unseen would wait forever.
 fast_prestart() {
     km_fast_pid=""
-    if [ "$km_fast_ok" = yes ] && check_cmd mkfifo &&
+    if [ "$km_fast_ok" = yes ] && [ -r /proc/self/stat ] && check_cmd mkfifo &&
         mkfifo "$km_tmp/fast.1" "$km_tmp/fast.2" 2>/dev/null; then
         fast_exec >"$km_tmp/fast.out" 2>"$km_tmp/fast.log" </dev/null &
         km_fast_pid=$!
