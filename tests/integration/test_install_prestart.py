@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_install_hostile import _mount_prefix, needs_mounts
 from tests.integration.test_install_sh import (  # noqa: F401  (fixtures)
     CURRENT,
     Env,
-    _ro_bind_supported,
     assert_installed,
     env,
     release_key,
@@ -61,12 +61,11 @@ def test_an_early_curl_that_died_is_started_again(env: Env, shell: str) -> None:
     assert r.seconds < 15
 
 
-@pytest.mark.skipif(not _ro_bind_supported(), reason="needs root and unshare -m to hide /proc")
+@needs_mounts
 @pytest.mark.parametrize("shell", ["dash", "bash"])
 def test_without_proc_the_four_files_curl_starts_after_version(env: Env, shell: str) -> None:
     log = _curl_logged(env)
-    hide_proc = ["unshare", "-m", "--propagation", "private", "sh", "-c",
-                 'mount -t tmpfs -o size=1m km-test /proc && exec "$@"', "hide-proc"]  # fmt: skip
+    hide_proc = _mount_prefix(Path("/proc"), "size=1m")  # an empty /proc
     r = env.run("--install-dir", str(env.bindir), shell=shell, prefix=hide_proc, timeout=30)
     assert_installed(env, r, CURRENT)
     events = [name.split(".", 1)[1] for name in sorted(p.name for p in log.iterdir())]
