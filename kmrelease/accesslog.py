@@ -124,6 +124,12 @@ class _Meter:
         return getattr(self.raw, name)
 
 
+def count_sent(wfile: object, n: int) -> None:
+    """Bytes a handler sent past its ``wfile`` (``sendfile``), counted by the meter if there is one."""
+    if isinstance(wfile, _Meter):
+        wfile.written += n
+
+
 class AccessLog:
     """Appends one JSON line per request to ``path`` (created with its directory)."""
 

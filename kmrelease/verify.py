@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 
@@ -48,7 +51,20 @@ class _Client:
         self.base = base_url.rstrip("/")
         self.findings = findings
         self.limits = limits
-        self.session = requests.Session()
+        self._sessions = threading.local()  # one keep-alive session per thread
+
+    @property
+    def session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._sessions, "session", None)
+        if session is None:
+            session = self._sessions.session = requests.Session()
+        return session
+
+    def reporting_to(self, findings: Findings) -> _Client:
+        """The same client (server, limits, sessions) recording its findings in ``findings``."""
+        other = _Client.__new__(_Client)
+        other.__dict__.update(self.__dict__, findings=findings)
+        return other
 
     def get(self, path: str) -> requests.Response | None:
         """GET ``path``: checks the status and the headers the URL-space table requires."""
@@ -130,31 +146,45 @@ def _release_files(client: _Client, folder: str, version: Version, build: BuildC
     except ValueError as exc:
         f.add(f"{prefix}{SUMS}: {excerpt(str(exc), 120, quote=False)}")
         sums = {}
-    for a in arts:
-        name = a["name"]
-        got = client.digest(prefix + name)
-        if got is None:
-            continue
-        size, hexd = got
-        claims = [
-            (
-                "manifest.json",
-                excerpt(f"{a['sha256']} ({a['size']} bytes)", 90, quote=False),
-                a["sha256"] == hexd and a["size"] == size,
-            )
-        ]
-        if sums:
-            claims.append((SUMS, str(sums.get(name)), sums.get(name) == hexd))
-        side = client.text(prefix + sha256_name(name))
-        if side is not None:
-            claim = sha256_file_claim(side, name)
-            shown = excerpt(side.strip(), 100)
-            if claim is None:
-                shown += f" (not one line '<sha256>  {name}')"
-            claims.append((sha256_name(name), shown, claim == hexd))
-        wrong = [f"{source} says {value}" for source, value, ok in claims if not ok]
-        if wrong:
-            f.add(f"{prefix}{name}: sha256 {hexd} ({size} bytes), but {'; '.join(wrong)}")
+    # The artifacts are fetched side by side (each with its own findings, merged in manifest order):
+    # the hashing and the network waits overlap.
+    jobs = [(client.reporting_to(Findings()), a) for a in arts]
+    with ThreadPoolExecutor(max_workers=VERIFY_WORKERS) as pool:
+        list(pool.map(lambda job: _artifact(job[0], prefix, job[1], sums), jobs))
+    for job_client, _ in jobs:
+        f.checked += job_client.findings.checked
+        f.problems.extend(job_client.findings.problems)
+
+
+VERIFY_WORKERS = 4  # artifacts fetched at once
+
+
+def _artifact(client: _Client, prefix: str, a: dict[str, Any], sums: dict[str, str]) -> None:
+    """One artifact's bytes against the manifest, SHA256SUMS and its ``.sha256``."""
+    name = a["name"]
+    got = client.digest(prefix + name)
+    if got is None:
+        return
+    size, hexd = got
+    claims = [
+        (
+            "manifest.json",
+            excerpt(f"{a['sha256']} ({a['size']} bytes)", 90, quote=False),
+            a["sha256"] == hexd and a["size"] == size,
+        )
+    ]
+    if sums:
+        claims.append((SUMS, str(sums.get(name)), sums.get(name) == hexd))
+    side = client.text(prefix + sha256_name(name))
+    if side is not None:
+        claim = sha256_file_claim(side, name)
+        shown = excerpt(side.strip(), 100)
+        if claim is None:
+            shown += f" (not one line '<sha256>  {name}')"
+        claims.append((sha256_name(name), shown, claim == hexd))
+    wrong = [f"{source} says {value}" for source, value, ok in claims if not ok]
+    if wrong:
+        client.findings.add(f"{prefix}{name}: sha256 {hexd} ({size} bytes), but {'; '.join(wrong)}")
 
 
 def _apt_index(client: _Client, version: Version, f: Findings) -> None:

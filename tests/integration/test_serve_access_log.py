@@ -132,3 +132,41 @@ def test_a_forged_host_header_cannot_reshape_the_logged_uri(tmp_path: Path) -> N
     log.close()
     line = json.loads(log.path.read_text())
     assert line["requestUri"] == "http://localhost/version" and line["hostName"] == "localhost"
+
+
+def _raw_get(base: str, path: str, *headers: str) -> bytes:
+    """Every byte of one answer, status line and headers included (the connection closed after)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    u = urlsplit(base)
+    with socket.create_connection((u.hostname, u.port), timeout=10) as s:
+        extra = "".join(h + "\r\n" for h in headers)
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: get.example\r\n{extra}Connection: close\r\n\r\n".encode())
+        got = bytearray()
+        while chunk := s.recv(1 << 16):
+            got += chunk
+    return bytes(got)
+
+
+def test_response_bytes_count_every_byte_sent_of_a_file_a_range_and_a_small_answer(tmp_path: Path) -> None:
+    """A site's files leave by ``sendfile``, past the log's meter: still counted, exactly."""
+    from kmrelease.accesslog import open_log
+    from kmrelease.serve import SiteBackend, running
+
+    site = tmp_path / "site"
+    build_site(site, "v1.2.3")
+    binary = (site / "releases" / "v1.2.3" / "km-linux-amd64").read_bytes()
+    log = tmp_path / "logs" / "access.jsonl"
+    access = open_log(log, tmp_path / "cache")
+    path = "/releases/v1.2.3/km-linux-amd64"
+    with running(SiteBackend(site), access=access) as base:
+        whole = _raw_get(base, path)
+        part = _raw_get(base, path, "Range: bytes=100-1099")
+        missing = _raw_get(base, "/releases/v9.9.9/km-linux-amd64")
+        assert settled(log) == 3
+    access.close()
+    assert whole.endswith(binary) and part.split(b"\r\n\r\n", 1)[1] == binary[100:1100]
+    assert b" 206 " in part.split(b"\r\n", 1)[0] and b" 404 " in missing.split(b"\r\n", 1)[0]
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [x["responseBytes"] for x in lines] == [len(whole), len(part), len(missing)]

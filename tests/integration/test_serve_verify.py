@@ -130,6 +130,29 @@ def test_verify_lists_every_problem(base: str, site: Path, capsys: pytest.Captur
     assert "/health: names 'v0.0.1', /version names v1.0.0" in err
 
 
+def test_verify_fetches_artifacts_side_by_side_but_reports_them_in_manifest_order(
+    base: str, site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The artifacts are checked in parallel: every URL still counted once (as one at a time counts
+    them), every problem listed in the manifest's order."""
+    from kmrelease import verify as verify_module
+
+    parallel = verify(base, QUIET, BUILD).checked
+    monkeypatch.setattr(verify_module, "VERIFY_WORKERS", 1)
+    assert verify(base, QUIET, BUILD).checked == parallel
+    monkeypatch.undo()
+    manifest = json.loads((site / "releases" / "v1.0.0" / "manifest.json").read_text())
+    names = [a["name"] for a in manifest["artifacts"]]
+    for name in reversed(names):  # damaged last-to-first: the order cannot come from the clock
+        (site / "releases" / "latest" / name).write_bytes(b"damaged " + name.encode())
+    warnings: list[str] = []
+    reporter = Reporter(quiet=True)
+    monkeypatch.setattr(reporter, "warn", warnings.append)
+    with pytest.raises(KmError, match=rf"verify failed: {len(names)} problem\(s\)"):
+        verify(base, reporter, BUILD)
+    assert [w.split(":", 1)[0] for w in warnings] == [f"/releases/latest/{n}" for n in names]
+
+
 def test_verify_of_a_missing_version(base: str) -> None:
     with pytest.raises(KmError, match="verify failed"):
         verify(base, QUIET, BUILD, version="v9.9.9")
