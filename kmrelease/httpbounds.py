@@ -126,7 +126,7 @@ def read_capped(resp: requests.Response, cap: int, limits: Limits) -> Iterator[b
     try:
         while True:
             try:
-                chunk = resp.raw.read1(1 << 20, decode_content=True)  # gzip from a CDN, bounded
+                chunk = resp.raw.read1(1 << 18, decode_content=True)  # gzip from a CDN, bounded
             except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
                 raise Unreachable(f"{url}: stalled, no data for {limits.stall:g}s") from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:
