@@ -435,6 +435,17 @@ hash_start() {
     km_hash_file=$1
 }
 
+# hash_cancel: end hash_start's hasher (SIGPIPE: bash reports no job ended by it), so that
+# it writes nothing more into km_tmp and no later sha256_of takes its result.
+hash_cancel() {
+    if [ -n "${km_hash_pid:-}" ]; then
+        kill -PIPE "$km_hash_pid" 2>/dev/null
+        wait "$km_hash_pid" 2>/dev/null
+        km_hash_pid=""
+        km_hash_file=""
+    fi
+}
+
 # sha256_of FILE: sets _sh_sum to the lowercase hex SHA-256 of FILE; status 1 on failure.
 sha256_of() {
     if [ -n "$km_hash_pid" ] && [ "$km_hash_file" = "$1" ]; then
@@ -1090,13 +1101,7 @@ cleanup() {
         kill -PIPE "$km_watchdog" 2>/dev/null
         km_watchdog=""
     fi
-    if [ -n "${km_hash_pid:-}" ]; then
-        # Ended (SIGPIPE: bash reports no job ended by it) before km_tmp goes, so it creates
-        # nothing in it afterwards.
-        kill -PIPE "$km_hash_pid" 2>/dev/null
-        wait "$km_hash_pid" 2>/dev/null
-        km_hash_pid=""
-    fi
+    hash_cancel
     if [ -n "${km_tmp:-}" ]; then
         rm -rf "$km_tmp" 2>/dev/null
         km_tmp=""
@@ -1176,15 +1181,20 @@ fetch_fast() {
         (fast_exec) >"$km_tmp/fast.out" 2>"$_dl_log" </dev/null
         curl_status $?
     fi
+    # The asset's hash (checked only after the signature) starts before anything else once
+    # curl says every transfer came: on two busy cores the hasher is the longest step left.
+    if [ "$_sv_rc" -eq 0 ]; then
+        hash_start "$km_tmp/$km_bin"
+    fi
     fast_results
     if [ -z "$_sv_why" ] && [ "$_sv_rc" -eq 0 ] && [ "$_ff_n" -eq 4 ]; then
-        # The asset's hash (checked only after the signature) is computed meanwhile.
-        hash_start "$km_tmp/$km_bin"
         verify_signature "$2" || return 1
         # While the hash is still being computed (never run before it matches).
         make_executable
         return 0
     fi
+    # Not this asset after all: the file will be fetched again, its hash with it.
+    hash_cancel
     # The transfer that failed: the first one not whole, else the one in progress when curl
     # was ended (SIGXFSZ), else the one curl stopped at (the last it reported).
     if [ "$_ff_bad" -eq 4 ]; then
