@@ -435,11 +435,11 @@ hash_start() {
     km_hash_file=$1
 }
 
-# hash_cancel: end hash_start's hasher (SIGPIPE: bash reports no job ended by it), so that
-# it writes nothing more into km_tmp and no later sha256_of takes its result.
-hash_cancel() {
-    if [ -n "${km_hash_pid:-}" ]; then
-        kill -PIPE "$km_hash_pid" 2>/dev/null
+# hash_drop: wait for hash_start's hasher and forget its result (the file will be fetched
+# again). It is not killed: bash runs the EXIT trap (cleanup) in a background job killed
+# before it has exec'd its command; the file is at most the size cap, the hash ends soon.
+hash_drop() {
+    if [ -n "$km_hash_pid" ]; then
         wait "$km_hash_pid" 2>/dev/null
         km_hash_pid=""
         km_hash_file=""
@@ -1101,7 +1101,13 @@ cleanup() {
         kill -PIPE "$km_watchdog" 2>/dev/null
         km_watchdog=""
     fi
-    hash_cancel
+    if [ -n "${km_hash_pid:-}" ]; then
+        # Ended (SIGPIPE: bash reports no job ended by it) before km_tmp goes, so it creates
+        # nothing in it afterwards.
+        kill -PIPE "$km_hash_pid" 2>/dev/null
+        wait "$km_hash_pid" 2>/dev/null
+        km_hash_pid=""
+    fi
     if [ -n "${km_tmp:-}" ]; then
         rm -rf "$km_tmp" 2>/dev/null
         km_tmp=""
@@ -1183,7 +1189,9 @@ fetch_fast() {
     fi
     # The asset's hash (checked only after the signature) starts before anything else once
     # curl says every transfer came: on two busy cores the hasher is the longest step left.
-    if [ "$_sv_rc" -eq 0 ]; then
+    # Only on a file that is there (a redirect's empty body may make none): bash runs the
+    # EXIT trap (cleanup) in a background job whose redirection fails.
+    if [ "$_sv_rc" -eq 0 ] && [ -f "$km_tmp/$km_bin" ]; then
         hash_start "$km_tmp/$km_bin"
     fi
     fast_results
@@ -1194,7 +1202,7 @@ fetch_fast() {
         return 0
     fi
     # Not this asset after all: the file will be fetched again, its hash with it.
-    hash_cancel
+    hash_drop
     # The transfer that failed: the first one not whole, else the one in progress when curl
     # was ended (SIGXFSZ), else the one curl stopped at (the last it reported).
     if [ "$_ff_bad" -eq 4 ]; then

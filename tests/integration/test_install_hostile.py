@@ -132,6 +132,21 @@ def test_too_many_redirects_are_refused(env: Env) -> None:
     assert_untouched(env)
 
 
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_a_redirected_binary_is_hashed_afresh_where_it_leads(env: Env, shell: str) -> None:
+    """The fast path's curl stops at the binary's redirect after the asset's hash was started on
+    what it wrote: that hash is dropped (a later one of the same path would otherwise be taken for
+    the bytes it leads to), the redirect is followed and the binary hashed afresh."""
+    with_earlier_km(env)
+    binary = site_file(env.site, CURRENT, ASSET)
+    env.cdn.faults[f"/releases/{CURRENT}/{ASSET}"] = Redirect(f"{env.cdn.url}/releases/latest/{ASSET}")
+    r = env.run("--install-dir", str(env.bindir), shell=shell)
+    assert_installed(env, r)
+    assert (env.bindir / "km").read_bytes() == binary.read_bytes()
+    assert f"/releases/latest/{ASSET}" in env.cdn.paths()
+    assert env.gh.paths() == []
+
+
 def test_a_binary_announced_over_the_cap_is_refused(env: Env) -> None:
     with_earlier_km(env)
     env.cdn.faults[f"/releases/{CURRENT}/{ASSET}"] = Fault.HUGE
