@@ -436,10 +436,11 @@ hash_start() {
 }
 
 # hash_drop: wait for hash_start's hasher and forget its result (the file will be fetched
-# again). It is not killed: bash runs the EXIT trap (cleanup) in a background job killed
-# before it has exec'd its command; the file is at most the size cap, the hash ends soon.
+# again, or the installer ends). It is not killed: bash runs the EXIT trap (cleanup) in a
+# background job killed before it has exec'd its command; the file is a regular one of at
+# most the size cap, so the hash ends soon.
 hash_drop() {
-    if [ -n "$km_hash_pid" ]; then
+    if [ -n "${km_hash_pid:-}" ]; then
         wait "$km_hash_pid" 2>/dev/null
         km_hash_pid=""
         km_hash_file=""
@@ -1101,13 +1102,8 @@ cleanup() {
         kill -PIPE "$km_watchdog" 2>/dev/null
         km_watchdog=""
     fi
-    if [ -n "${km_hash_pid:-}" ]; then
-        # Ended (SIGPIPE: bash reports no job ended by it) before km_tmp goes, so it creates
-        # nothing in it afterwards.
-        kill -PIPE "$km_hash_pid" 2>/dev/null
-        wait "$km_hash_pid" 2>/dev/null
-        km_hash_pid=""
-    fi
+    # Done before km_tmp goes, so that it creates nothing in it afterwards.
+    hash_drop
     if [ -n "${km_tmp:-}" ]; then
         rm -rf "$km_tmp" 2>/dev/null
         km_tmp=""
