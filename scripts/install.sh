@@ -435,12 +435,12 @@ hash_start() {
     km_hash_file=$1
 }
 
-# hash_drop: wait for hash_start's hasher and forget its result (the file will be fetched
-# again, or the installer ends). It is not killed: bash runs the EXIT trap (cleanup) in a
-# background job killed before it has exec'd its command; the file is a regular one of at
-# most the size cap, so the hash ends soon.
-hash_drop() {
+# hash_cancel: end hash_start's hasher (SIGPIPE: bash reports no job ended by it) and forget
+# its result: the file will be fetched again, or km_tmp is about to go (the hasher then
+# creates nothing in it afterwards).
+hash_cancel() {
     if [ -n "${km_hash_pid:-}" ]; then
+        kill -PIPE "$km_hash_pid" 2>/dev/null
         wait "$km_hash_pid" 2>/dev/null
         km_hash_pid=""
         km_hash_file=""
@@ -1092,6 +1092,10 @@ prepare_install_dir() {
 }
 
 cleanup() {
+    # The installer's own exit only: bash runs the EXIT trap in a background job killed before
+    # it has started its command (there $BASHPID is not $$); that must not end the install.
+    # shellcheck disable=SC3028
+    [ "${BASHPID:-$$}" = "$$" ] || return 0
     fast_cancel
     if [ -n "${km_early_pid:-}" ]; then
         kill "$km_early_pid" 2>/dev/null
@@ -1102,8 +1106,7 @@ cleanup() {
         kill -PIPE "$km_watchdog" 2>/dev/null
         km_watchdog=""
     fi
-    # Done before km_tmp goes, so that it creates nothing in it afterwards.
-    hash_drop
+    hash_cancel
     if [ -n "${km_tmp:-}" ]; then
         rm -rf "$km_tmp" 2>/dev/null
         km_tmp=""
@@ -1185,8 +1188,8 @@ fetch_fast() {
     fi
     # The asset's hash (checked only after the signature) starts before anything else once
     # curl says every transfer came: on two busy cores the hasher is the longest step left.
-    # Only on a file that is there (a redirect's empty body may make none): bash runs the
-    # EXIT trap (cleanup) in a background job whose redirection fails.
+    # Only on a file that is there (a redirect's empty body may make none): the job's failed
+    # redirection would print to the terminal.
     if [ "$_sv_rc" -eq 0 ] && [ -f "$km_tmp/$km_bin" ]; then
         hash_start "$km_tmp/$km_bin"
     fi
@@ -1198,7 +1201,7 @@ fetch_fast() {
         return 0
     fi
     # Not this asset after all: the file will be fetched again, its hash with it.
-    hash_drop
+    hash_cancel
     # The transfer that failed: the first one not whole, else the one in progress when curl
     # was ended (SIGXFSZ), else the one curl stopped at (the last it reported).
     if [ "$_ff_bad" -eq 4 ]; then

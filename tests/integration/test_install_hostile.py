@@ -398,6 +398,29 @@ def _functions(tmp: Path) -> Path:
 
 
 @pytest.mark.parametrize("shell", ["dash", "bash", "busybox ash"])
+def test_a_job_killed_as_it_starts_does_not_clean_up_the_install(tmp_path: Path, shell: str) -> None:
+    """bash runs the EXIT trap in a background job killed before it has started its command (as
+    a hasher or a curl ended right after it was forked): cleanup must then leave the installer's
+    temporary directory alone. Twenty such jobs, each killed at once."""
+    if not shutil.which(shell.split()[0]):
+        pytest.skip(f"{shell} is not installed")
+    km_tmp = tmp_path / "km-tmp"
+    script = (
+        '. "$1"; km_tmp=$2; mkdir "$km_tmp"; trap cleanup EXIT; '
+        "i=0; while [ $i -lt 20 ]; do sleep 1 </dev/null 2>/dev/null & kill -TERM $! 2>/dev/null; "
+        'wait $! 2>/dev/null; i=$((i + 1)); done; [ -d "$km_tmp" ] && echo kept || echo removed'
+    )
+    r = subprocess.run(
+        [*shell_argv(shell, tmp_path), "-c", script, "sh", str(_functions(tmp_path)), str(km_tmp)],
+        capture_output=True,
+        env={"PATH": SYSTEM_PATH, "LANG": "C.UTF-8"},
+        timeout=60,
+    )
+    assert r.stdout.decode().splitlines() == ["kept"], r.stderr.decode()[-500:]
+    assert not km_tmp.exists()  # the installer's own exit still cleans up
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash", "busybox ash"])
 def test_version_grammar(tmp_path: Path, shell: str) -> None:
     if not shutil.which(shell.split()[0]):
         pytest.skip(f"{shell} is not installed")
