@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import KmError
-from .jsign import KeyVaultCertificate, parse_certificate_url, sign_with_jsign
+from .jsign import KeyVaultCertificate, checked_timestamp_url, parse_certificate_url, sign_with_jsign
 from .layout import BUILD_META
 from .sign.settings import signing_table
 from .ui import Reporter
@@ -38,6 +39,7 @@ TIMEOUT = 120
 class AuthenticodeKey:
     cert: Path
     key: Path
+    timestamp_url: str = ""  # an RFC 3161 authority; "" signs without a timestamp
 
 
 def _setting(table: dict[str, object], key: str) -> str:
@@ -50,12 +52,13 @@ def authenticode_key(config_file: Path | None, root: Path) -> AuthenticodeKey | 
     table = signing_table(config_file)
     cert, key = _setting(table, "authenticode_cert"), _setting(table, "authenticode_key")
     vault = _setting(table, "authenticode_keyvault")
+    stamp = _setting(table, "authenticode_timestamp_url")
     if vault:
         if cert or key:
             raise KmError(
                 "Authenticode: give a Key Vault certificate or a certificate and key file, not both"
             )
-        return parse_certificate_url(vault, _setting(table, "authenticode_timestamp_url"))
+        return parse_certificate_url(vault, stamp)
     if not cert and not key:
         return None
     if not (cert and key):
@@ -66,7 +69,7 @@ def authenticode_key(config_file: Path | None, root: Path) -> AuthenticodeKey | 
     for p in paths:
         if not p.is_file():
             raise KmError(f"Authenticode: {p} does not exist")
-    return AuthenticodeKey(paths[0], paths[1])
+    return AuthenticodeKey(paths[0], paths[1], checked_timestamp_url(stamp))
 
 
 def _tool() -> str:
@@ -98,15 +101,29 @@ def sign_exe(path: Path, key: AuthenticodeKey, epoch: int, name: str) -> None:
     """Sign ``path`` in place (SHA-256 digest, signing time ``epoch``)."""
     tmp = path.with_name(f".{path.name}.signed")
     args = ["sign", "-certs", str(key.cert), "-key", str(key.key), "-h", "sha256", "-n", name]
+    if key.timestamp_url:
+        args += ["-ts", key.timestamp_url]
     proc = _run([*args, "-st", str(epoch), "-in", str(path), "-out", str(tmp)], "sign")
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        raise KmError(
-            f"{path.name}: Authenticode signing failed: {lines[-1] if lines else 'osslsigncode failed'}"
-        )
+        raise KmError(f"{path.name}: Authenticode signing failed: {_sign_reason(proc.stderr, proc.stdout)}")
     os.chmod(tmp, 0o755)
     os.replace(tmp, path)
+
+
+# A line of OpenSSL's error queue, which osslsigncode prints after its own words.
+_OPENSSL_QUEUE = re.compile(r"^[0-9A-F]{8,}:error:")
+
+
+def _sign_reason(stderr: str, stdout: str) -> str:
+    """osslsigncode's reason in one line: a timestamping failure named with its HTTP cause, else
+    the last line it printed (OpenSSL's own error queue when that is all there is)."""
+    lines = [ln.strip() for ln in (stderr or stdout).splitlines() if ln.strip()]
+    words = [ln for ln in lines if not _OPENSSL_QUEUE.match(ln)]
+    if any("timestamping failed" in ln for ln in words):
+        cause = next((ln for ln in words if ln.startswith("HTTP failure:")), "")
+        return f"RFC 3161 timestamping failed ({cause})" if cause else "RFC 3161 timestamping failed"
+    return lines[-1] if lines else "osslsigncode failed"
 
 
 def unsigned_sha256(path: Path) -> str:

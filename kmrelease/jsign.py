@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -64,9 +65,15 @@ def parse_certificate_url(url: str, timestamp_url: str = "") -> KeyVaultCertific
             f"authenticode_keyvault must be https://<vault>.vault.azure.net/certificates/<name>, "
             f"not {excerpt(url, 100)}"
         )
-    if timestamp_url and urlsplit(timestamp_url).scheme not in ("http", "https"):
-        raise KmError(f"authenticode_timestamp_url must be an http(s) URL, not {excerpt(timestamp_url, 100)}")
-    return KeyVaultCertificate(f"https://{parts.netloc}", segments[1], timestamp_url)
+    return KeyVaultCertificate(f"https://{parts.netloc}", segments[1], checked_timestamp_url(timestamp_url))
+
+
+def checked_timestamp_url(url: str) -> str:
+    """``authenticode_timestamp_url`` as given ("" for none), refused unless http(s) with a host."""
+    parts = urlsplit(url)
+    if url and (parts.scheme not in ("http", "https") or not parts.hostname):
+        raise KmError(f"authenticode_timestamp_url must be an http(s) URL, not {excerpt(url, 100)}")
+    return url
 
 
 def jsign_jar(cache: Path, url: str = JSIGN_URL, limits: Limits | None = None) -> Path:
@@ -133,7 +140,24 @@ def sign_with_jsign(
     except subprocess.TimeoutExpired:
         raise KmError(f"{cert.label}: jsign did not finish within {TIMEOUT} s") from None
     if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.startswith("jsign:")]
-        reason = lines[-1].removeprefix("jsign:").strip() if lines else f"exit {proc.returncode}"
-        shown = excerpt(reason.replace(token, "***"), 200, quote=False)
+        reason = jsign_reason(proc.stderr + proc.stdout, proc.returncode)
+        for p in paths:
+            reason = reason.replace(str(p), p.name)
+        shown = excerpt(reason.replace(token, "***"), 240, quote=False)
         raise KmError(f"{cert.label}: Authenticode signing failed: {shown}")
+
+
+# A Java exception's line in a stack trace: "[Suppressed: |Caused by: ]<class>: <message>".
+_CAUSE = re.compile(r"^\s*(?:Suppressed: |Caused by: )?[\w.$]+(?:Exception|Error): (.+)$")
+
+
+def jsign_reason(output: str, code: int) -> str:
+    """jsign's own line (``jsign: Couldn't sign x.exe``) and, from the stack trace after it, the
+    innermost cause (``Unable to complete the timestamping due to HTTP error: 503 ...``)."""
+    lines = output.splitlines()
+    own = [i for i, ln in enumerate(lines) if ln.startswith("jsign:")]
+    if not own:
+        return f"exit {code}"
+    reason = lines[own[-1]].removeprefix("jsign:").strip()
+    causes = [m.group(1).strip() for ln in lines[own[-1] + 1 :] if (m := _CAUSE.match(ln))]
+    return f"{reason}: {causes[-1]}" if causes and causes[-1] not in reason else reason

@@ -11,11 +11,18 @@ from pathlib import Path
 import pytest
 
 from kmrelease.artifacts import Release
-from kmrelease.authenticode import AuthenticodeKey, authenticode_stage, is_signed, unsigned_sha256
+from kmrelease.authenticode import (
+    AuthenticodeKey,
+    authenticode_key,
+    authenticode_stage,
+    is_signed,
+    unsigned_sha256,
+)
 from kmrelease.errors import KmError
 from kmrelease.matrix import TARGETS
 from kmrelease.prebuilt import assemble
 from kmrelease.ui import Reporter
+from tests.support.fake_tsa import fake_tsa, timestamped_by
 from tests.support.releases import PROJECT, context
 from tests.support.signing import code_signing_ca
 
@@ -89,6 +96,55 @@ def test_a_key_that_does_not_match_the_certificate_is_one_line(
     with pytest.raises(KmError, match=f"{EXES[0]}: Authenticode signing failed"):
         authenticode_stage(dist, EXES[:1], wrong, EPOCH, QUIET, dry_run=False)
     assert not is_signed(dist / EXES[0])
+
+
+def test_a_configured_time_stamping_authority_stamps_the_signature(
+    dist: Path, test_ca: tuple[AuthenticodeKey, Path]
+) -> None:
+    key, ca = test_ca
+    with fake_tsa(ca.parent) as tsa:
+        stamped = AuthenticodeKey(key.cert, key.key, tsa.url)
+        assert authenticode_stage(dist, EXES, stamped, EPOCH, QUIET, dry_run=False) == EXES
+    assert tsa.requests == len(EXES)
+    for name in EXES:
+        assert verify(dist / name, ca) == 0
+        assert timestamped_by(dist / name, ca.parent) == "/CN=km test time-stamping authority"
+
+
+def test_a_time_stamping_authority_that_is_down_is_one_line_and_signs_nothing(
+    dist: Path, test_ca: tuple[AuthenticodeKey, Path]
+) -> None:
+    key, ca = test_ca
+    with fake_tsa(ca.parent, mode="down") as tsa:
+        stamped = AuthenticodeKey(key.cert, key.key, tsa.url)
+        with pytest.raises(KmError) as err:
+            authenticode_stage(dist, EXES, stamped, EPOCH, QUIET, dry_run=False)
+    assert tsa.requests == 1  # the first binary; the stage stops there
+    assert str(err.value) == (
+        f"{EXES[0]}: Authenticode signing failed: RFC 3161 timestamping failed "
+        f"(HTTP failure: Failed to get data from {tsa.url})"
+    )
+    assert not any(is_signed(dist / n) for n in EXES)
+    assert not list(dist.glob(".*.signed"))  # no half-made file left behind
+
+
+def test_the_configuration_gives_a_certificate_pair_its_time_stamping_authority(
+    tmp_path: Path, test_ca: tuple[AuthenticodeKey, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("KM_AUTHENTICODE_KEYVAULT", "KM_AUTHENTICODE_TIMESTAMP_URL"):
+        monkeypatch.delenv(name, raising=False)
+    key, _ = test_ca
+    monkeypatch.setenv("KM_AUTHENTICODE_CERT", str(key.cert))
+    monkeypatch.setenv("KM_AUTHENTICODE_KEY", str(key.key))
+    conf = tmp_path / "release.toml"
+    conf.write_text('[signing]\nauthenticode_timestamp_url = "http://timestamp.digicert.com"\n')
+    assert authenticode_key(conf, tmp_path) == AuthenticodeKey(
+        key.cert, key.key, "http://timestamp.digicert.com"
+    )
+    for bad in ("ftp://tsa.example", "timestamp.digicert.com", "http://"):
+        monkeypatch.setenv("KM_AUTHENTICODE_TIMESTAMP_URL", bad)
+        with pytest.raises(KmError, match="^authenticode_timestamp_url must be an http\\(s\\) URL, not "):
+            authenticode_key(conf, tmp_path)
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ from kmrelease.matrix import TARGETS
 from kmrelease.sign.settings import read_settings
 from kmrelease.ui import Reporter
 from tests.support.fake_keyvault import FakeCertificateVault, Token, fake_certificate_vault
+from tests.support.fake_tsa import fake_tsa, timestamped_by
 from tests.support.releases import PROJECT, ROOT
 from tests.support.signing import code_signing_ca
 
@@ -155,3 +156,31 @@ def test_a_jsign_jar_with_other_bytes_is_refused(tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
     assert not (tmp_path / "cache" / f"jsign-{JSIGN_VERSION}.jar").exists()
+
+
+def test_a_configured_time_stamping_authority_stamps_every_signature(
+    vault: FakeCertificateVault, dist: Path, ca: Path
+) -> None:
+    with fake_tsa(ca) as tsa:
+        cert = KeyVaultCertificate(vault.url, vault.name, tsa.url)
+        signed = authenticode_stage(dist, EXES, cert, 0, QUIET, dry_run=False, cache=JARS, credential=Token())
+    assert signed == EXES and tsa.requests == len(EXES)
+    for name in EXES:
+        assert verify(dist / name, ca) == 0
+        assert timestamped_by(dist / name, ca) == "/CN=km test time-stamping authority"
+
+
+def test_a_time_stamping_authority_that_is_down_fails_in_one_line_and_signs_nothing(
+    vault: FakeCertificateVault, dist: Path, ca: Path
+) -> None:
+    with fake_tsa(ca, mode="down") as tsa:
+        cert = KeyVaultCertificate(vault.url, vault.name, tsa.url)
+        with pytest.raises(KmError) as err:
+            authenticode_stage(dist, EXES, cert, 0, QUIET, dry_run=False, cache=JARS, credential=Token())
+    assert tsa.requests == 3  # jsign's three attempts, then it gives up
+    assert str(err.value) == (
+        f"Key Vault certificate {vault.name} ({vault.url}): Authenticode signing failed: "
+        f"Couldn't sign {EXES[0]}: Unable to complete the timestamping due to HTTP error: "
+        "503 - time-stamping unavailable"
+    )
+    assert not any(is_signed(dist / n) for n in EXES)
