@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -133,6 +134,25 @@ func TestStrEndAgreesWithBytewise(t *testing.T) {
 	// Escapes and specials at every offset around the 64-byte blocks.
 	alphabet := []byte{'a', '"', '\\', '\\', '\\', '\\', 'u', 'n', '0', 'F', 0, 0x1f, 0x20, 0x7f, 0x80, 0xff, '/', 0x21, 0x22, 0x5c, 0xdc, 0xa2}
 	forEachRoute(t, func(t *testing.T) { strEndRandom(t, alphabet) })
+}
+
+// TestScanWindowEdgesAnywhere cuts the assembly scans into windows of
+// every size from one block to three, so that a window ends inside
+// escapes, \u sequences and closing quotes; the results stay exact.
+func TestScanWindowEdgesAnywhere(t *testing.T) {
+	defer func(w int) { scanWindow = w }(scanWindow)
+	alphabet := []byte{'a', '"', '\\', '\\', '\\', 'u', 'n', '0', 'F', 0, 0x1f, 0x20, 0x80, 0xff}
+	for _, w := range []int{64, 100, 127} {
+		scanWindow = w
+		t.Run(fmt.Sprint(w), func(t *testing.T) {
+			forEachRoute(t, func(t *testing.T) {
+				strEndRandom(t, alphabet)
+				for _, s := range fuzzSeeds() {
+					checkClassify(t, []byte(s))
+				}
+			})
+		})
+	}
 }
 
 // forEachRoute runs f with each way of scanning strings this machine has:
