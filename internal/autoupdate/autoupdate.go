@@ -23,10 +23,14 @@ import (
 // Interval is the least time between two automatic checks.
 const Interval = 24 * time.Hour
 
+// staleLock: a claim takes milliseconds; a lock file this old is left over.
+const staleLock = time.Minute
+
 // Names of the files under the config directory.
 const (
 	ConfigFile = "config.json"
 	StateFile  = "auto-update.json"
+	lockFile   = "auto-update.lock"
 	configKey  = "auto_update"
 )
 
@@ -140,8 +144,14 @@ func writeAtomic(dir, name string, body []byte) error {
 // Claim decides whether a check is due at now (none in the last Interval;
 // a clock set back counts as due) and, if so, records now as the last check
 // before returning true, so that the km runs of the next Interval do not
-// check again, whatever becomes of this one.
+// check again, whatever becomes of this one. It decides under a lock file:
+// of the km runs an MCP host starts together, exactly one checks.
 func Claim(dir string, now time.Time) (bool, error) {
+	unlock, held, err := lock(dir)
+	if err != nil || !held {
+		return false, err
+	}
+	defer unlock()
 	st, err := Load(dir)
 	if err != nil {
 		st = State{} // a broken state file must not stop updates for good
@@ -153,6 +163,31 @@ func Claim(dir string, now time.Time) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// lock takes the claim's lock file; held is false while another km holds it
+// (that one decides). A lock older than staleLock was left by a km that
+// died holding it, and is taken over.
+func lock(dir string) (unlock func(), held bool, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, false, err
+	}
+	path := filepath.Join(dir, lockFile)
+	for range 2 {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err == nil {
+			f.Close()
+			return func() { os.Remove(path) }, true, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, false, err
+		}
+		if fi, err := os.Stat(path); err != nil || time.Since(fi.ModTime()) < staleLock {
+			return nil, false, nil
+		}
+		os.Remove(path)
+	}
+	return nil, false, nil
 }
 
 // Check is one automatic check with u (keys, executable and base URL set):

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,6 +107,48 @@ func site(t *testing.T, key trusttest.Key, current string, versions ...string) *
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// TestClaimOnceAmongKmRunsStartedTogether: an MCP host starts its servers at
+// once; of sixteen km runs claiming together, one checks. A lock file left
+// by a km that died holding it stops nobody for long.
+func TestClaimOnceAmongKmRunsStartedTogether(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var wg sync.WaitGroup
+	var due atomic.Int32
+	start := make(chan struct{})
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if ok, err := Claim(dir, now); err != nil {
+				t.Error(err)
+			} else if ok {
+				due.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if due.Load() != 1 {
+		t.Fatalf("%d runs claimed the check, want 1", due.Load())
+	}
+	if _, err := os.Stat(filepath.Join(dir, lockFile)); !os.IsNotExist(err) {
+		t.Fatalf("the lock file is left: %v", err)
+	}
+
+	later := now.Add(Interval)
+	os.WriteFile(filepath.Join(dir, lockFile), nil, 0o600) // held by another km now
+	if ok, err := Claim(dir, later); ok || err != nil {
+		t.Fatalf("claimed past a lock in use: %v %v", ok, err)
+	}
+	old := time.Now().Add(-2 * staleLock) // its km died holding it
+	os.Chtimes(filepath.Join(dir, lockFile), old, old)
+	if ok, err := Claim(dir, later); !ok || err != nil {
+		t.Fatalf("a stale lock stopped the claim: %v %v", ok, err)
+	}
 }
 
 func TestCheckOutcomes(t *testing.T) {
