@@ -69,8 +69,11 @@ def parse_certificate_url(url: str, timestamp_url: str = "") -> KeyVaultCertific
 
 
 def checked_timestamp_url(url: str) -> str:
-    """``authenticode_timestamp_url`` as given ("" for none), refused unless http(s) with a host."""
+    """``authenticode_timestamp_url`` as given ("" for none), refused unless http(s) with a host and
+    without credentials (the signers print the URL when the authority fails)."""
     parts = urlsplit(url)
+    if url and "@" in parts.netloc:
+        raise KmError("authenticode_timestamp_url must not carry credentials (user:password@)")
     if url and (parts.scheme not in ("http", "https") or not parts.hostname):
         raise KmError(f"authenticode_timestamp_url must be an http(s) URL, not {excerpt(url, 100)}")
     return url

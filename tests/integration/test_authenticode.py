@@ -145,6 +145,10 @@ def test_the_configuration_gives_a_certificate_pair_its_time_stamping_authority(
         monkeypatch.setenv("KM_AUTHENTICODE_TIMESTAMP_URL", bad)
         with pytest.raises(KmError, match="^authenticode_timestamp_url must be an http\\(s\\) URL, not "):
             authenticode_key(conf, tmp_path)
+    monkeypatch.setenv("KM_AUTHENTICODE_TIMESTAMP_URL", "https://signer:hunter2@tsa.example/")
+    with pytest.raises(KmError) as err:
+        authenticode_key(conf, tmp_path)
+    assert str(err.value) == "authenticode_timestamp_url must not carry credentials (user:password@)"
 
 
 @pytest.mark.slow
