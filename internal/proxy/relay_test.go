@@ -343,7 +343,7 @@ func TestRelayWithoutLogBothRoutes(t *testing.T) {
 // lines cut at random places give the oracle's records, whether a line is
 // classified in place, gathered or streamed.
 func TestCutterAgreesWithOracle(t *testing.T) {
-	for _, whole := range []int{wholeLine, 1000} {
+	for _, whole := range []int{wholeLine, 1000, 16 << 20} {
 		t.Run(fmt.Sprintf("whole=%d", whole), func(t *testing.T) {
 			defer func(n int) { wholeLine = n }(wholeLine)
 			wholeLine = whole

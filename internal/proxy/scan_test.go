@@ -42,6 +42,28 @@ func checkClassify(t *testing.T, line []byte) {
 	if !sameMessages(got, want) {
 		t.Fatalf("%.200q:\n got %+v\nwant %+v", line, got, want)
 	}
+	// The stream, fed the line in pieces of every kind of size (those of
+	// 64 bytes and more take its vectorised path), says the same.
+	var s stream
+	cuts := pieceCuts(len(line))
+	if g, w := msgsString(streamClassify(&s, line, cuts)), msgsString(got); g != w {
+		t.Fatalf("%.200q cut at %.20v: stream\n got %s\nwant %s", line, cuts, g, w)
+	}
+}
+
+// pieceCuts cuts n bytes into pieces of 1 to 300 bytes, and of up to 1 MB
+// in a long line, from a sequence that depends on n only.
+func pieceCuts(n int) []int {
+	rng := rand.New(rand.NewPCG(uint64(n), 11))
+	longest := 300
+	if n > 64<<10 {
+		longest = 1 << 20
+	}
+	var cuts []int
+	for k := rng.IntN(min(n, longest) + 1); k < n; k += 1 + rng.IntN(longest) {
+		cuts = append(cuts, k)
+	}
+	return cuts
 }
 
 // fuzzSeeds are the seed lines. The longest is over 10 MB when the seeds

@@ -238,6 +238,21 @@ func (s *stream) feed(b []byte) {
 		switch s.state {
 		case stStr:
 		str:
+			// A value's body, 64 bytes at a time, by the same scan as
+			// Classify's (a name is short, and its bytes are kept).
+			if scanAsm && !s.inKey && len(b)-i >= 64 {
+				n, status := strScan(b[i:min(len(b), i+scanWindow)], 0, &escapeKind)
+				switch status {
+				case 0:
+					s.state = stErr
+					return
+				case 1:
+					i += n
+					s.endValue(b, capStart, i)
+					continue
+				}
+				i += n // fewer than 64 bytes left in the window, or a \u next
+			}
 			j := i
 			stop := -1
 			for end := min(len(b), j+32); j+8 <= end; j += 8 {
