@@ -58,9 +58,17 @@ func blockBits(blk *[64]byte) uint64 {
 		specialBits(binary.LittleEndian.Uint64(blk[56:64]))<<56
 }
 
-// scanWindow bounds one call of the assembly scan (about 7 µs); a variable
-// for the tests, which move the windows' edges across every kind of byte.
+// scanWindow bounds one call of strScan (about 7 µs); a variable for the
+// tests, which move the windows' edges across every kind of byte.
 var scanWindow = 64 << 10
+
+// scanBody is strScan of a string body from b[0], a window at a time:
+// assembly cannot be preempted, and the garbage collector's stop-the-world
+// phases would otherwise wait for a whole long string (25 ms for 200 MB),
+// the relay with them.
+func scanBody(b []byte) (n int, status int) {
+	return strScan(b[:min(len(b), scanWindow)], 0, &escapeKind)
+}
 
 // strEnd returns the index just past the closing quote of the JSON string
 // whose body starts at b[i] (just after its opening quote), or -1 when the
@@ -76,10 +84,7 @@ func strEnd(b []byte, i int) int {
 	}
 	for i+64 <= len(b) {
 		if scanAsm {
-			// A window at a time: assembly cannot be preempted, and the
-			// garbage collector's stop-the-world phases would otherwise wait
-			// for a whole long string (25 ms for 256 MB), the relay with them.
-			n, status := strScan(b[i:min(len(b), i+scanWindow)], 0, &escapeKind)
+			n, status := scanBody(b[i:])
 			switch status {
 			case 1:
 				return i + n

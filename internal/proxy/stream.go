@@ -241,7 +241,7 @@ func (s *stream) feed(b []byte) {
 			// A value's body, 64 bytes at a time, by the same scan as
 			// Classify's (a name is short, and its bytes are kept).
 			if scanAsm && !s.inKey && len(b)-i >= 64 {
-				n, status := strScan(b[i:min(len(b), i+scanWindow)], 0, &escapeKind)
+				n, status := scanBody(b[i:])
 				switch status {
 				case 0:
 					s.state = stErr
@@ -251,7 +251,7 @@ func (s *stream) feed(b []byte) {
 					s.endValue(b, capStart, i)
 					continue
 				}
-				i += n // fewer than 64 bytes left in the window, or a \u next
+				i += n // fewer than 64 bytes left in its window, or a \u next
 			}
 			j := i
 			stop := -1
