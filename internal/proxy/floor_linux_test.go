@@ -12,30 +12,38 @@ import (
 // the zero-copy route: tee(2) of each pipeful into a tap pipe and read(2) of it
 // from there, timed alone (filling the source pipe and draining it are not).
 func copyOutCost(data []byte) time.Duration {
-	src, tap := pipePair(), pipePair()
-	defer closeAll(src[0], src[1], tap[0], tap[1])
+	srcR, srcW, err := newPipe()
+	if err != nil {
+		return memmoveCost(data)
+	}
+	defer closeAll(srcR, srcW)
+	tapR, tapW, err := newPipe()
+	if err != nil {
+		return memmoveCost(data)
+	}
+	defer closeAll(tapR, tapW)
 	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if src[0] < 0 || tap[0] < 0 || err != nil {
+	if err != nil {
 		return memmoveCost(data)
 	}
 	defer null.Close()
-	size := min(pipeCapacity(src[1]), pipeCapacity(tap[1])) // a write of more would block
+	size := min(pipeCapacity(srcW), pipeCapacity(tapW)) // a write of more would block
 	buf := make([]byte, size)
 	var spent time.Duration
 	for off := 0; off < len(data); off += size {
 		chunk := data[off:min(len(data), off+size)]
-		if n, err := syscall.Write(src[1], chunk); err != nil || n != len(chunk) {
+		if n, err := syscall.Write(srcW, chunk); err != nil || n != len(chunk) {
 			return memmoveCost(data)
 		}
 		t0 := time.Now()
-		m64, err := syscall.Tee(src[0], tap[1], len(chunk), 0)
+		m64, err := syscall.Tee(srcR, tapW, len(chunk), 0)
 		m := int(m64)
 		for got := 0; err == nil && got < m; {
-			k, rerr := syscall.Read(tap[0], buf[got:])
+			k, rerr := syscall.Read(tapR, buf[got:])
 			got, err = got+k, rerr
 		}
 		spent += time.Since(t0)
-		d, serr := syscall.Splice(src[0], nil, int(null.Fd()), nil, len(chunk), 0)
+		d, serr := syscall.Splice(srcR, nil, int(null.Fd()), nil, len(chunk), 0)
 		if err != nil || serr != nil || m != len(chunk) || int(d) != len(chunk) {
 			return memmoveCost(data) // anything left in a pipe would block the next write
 		}
@@ -43,18 +51,11 @@ func copyOutCost(data []byte) time.Duration {
 	return spent
 }
 
-// pipePair is a pipe of pipeSize bytes, or {-1, -1}.
-func pipePair() [2]int {
-	r, w, err := newPipe()
-	if err != nil {
-		return [2]int{-1, -1}
-	}
-	return [2]int{r, w}
-}
+const fGetPipeSize = 1032 // F_GETPIPE_SZ
 
-// pipeCapacity is what a pipe holds (F_GETPIPE_SZ); 4096, the least, when unknown.
+// pipeCapacity is what a pipe holds; 4096, the least, when unknown.
 func pipeCapacity(fd int) int {
-	n, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), 1032, 0)
+	n, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), fGetPipeSize, 0)
 	if e != 0 || n == 0 {
 		return 4096
 	}
@@ -63,8 +64,6 @@ func pipeCapacity(fd int) int {
 
 func closeAll(fds ...int) {
 	for _, fd := range fds {
-		if fd >= 0 {
-			syscall.Close(fd)
-		}
+		syscall.Close(fd)
 	}
 }
