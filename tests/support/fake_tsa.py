@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from tests.support.signing import openssl, timestamping_certificate
+
 CONFIG = """\
 [ tsa ]
 default_tsa = km_test_tsa
@@ -44,29 +46,20 @@ class FakeTSA:
     requests: int = 0
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def _issue(ca: Path, d: Path) -> None:
-    """A TSA key and certificate issued by the CA in ``ca``, and openssl's TSA configuration."""
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tsa.key", "-out", "tsa.csr",
-             "-subj", "/CN=km test time-stamping authority", cwd=d)  # fmt: skip
-    (d / "ext").write_text(
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-        "extendedKeyUsage=critical,timeStamping\n"
-    )
-    _openssl("x509", "-req", "-in", "tsa.csr", "-CA", str(ca / "ca.crt"), "-CAkey", str(ca / "ca.key"),
-             "-CAcreateserial", "-out", "tsa.crt", "-days", "2", "-extfile", "ext", cwd=d)  # fmt: skip
-    (d / "serial").write_text("01\n")
-    (d / "tsa.cnf").write_text(CONFIG.format(d=d, ca=ca))
+def _reply(query: bytes, d: Path) -> bytes:
+    """openssl's reply to a timestamp query, made in ``d`` (certificates and configuration)."""
+    (d / "query.tsq").write_bytes(query)
+    openssl("ts", "-reply", "-config", "tsa.cnf", "-queryfile", "query.tsq", "-out", "reply.tsr", cwd=d)
+    return (d / "reply.tsr").read_bytes()
 
 
 @contextmanager
 def fake_tsa(ca: Path, mode: str = "succeed") -> Iterator[FakeTSA]:
     with tempfile.TemporaryDirectory(prefix="km-tsa-") as tmp:
         d = Path(tmp)
-        _issue(ca, d)
+        timestamping_certificate(ca, d)
+        (d / "serial").write_text("01\n")
+        (d / "tsa.cnf").write_text(CONFIG.format(d=d, ca=ca))
         lock = threading.Lock()
         tsa = FakeTSA("")
 
@@ -78,7 +71,7 @@ def fake_tsa(ca: Path, mode: str = "succeed") -> Iterator[FakeTSA]:
                 query = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with lock:
                     tsa.requests += 1
-                    reply = None if mode == "down" else self._reply(query)
+                    reply = None if mode == "down" else _reply(query, d)
                 if reply is None:
                     self.send_error(503, "time-stamping unavailable")
                     return
@@ -87,12 +80,6 @@ def fake_tsa(ca: Path, mode: str = "succeed") -> Iterator[FakeTSA]:
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
                 self.wfile.write(reply)
-
-            def _reply(self, query: bytes) -> bytes:
-                (d / "query.tsq").write_bytes(query)
-                _openssl("ts", "-reply", "-config", str(d / "tsa.cnf"), "-queryfile", "query.tsq",
-                         "-out", "reply.tsr", cwd=d)  # fmt: skip
-                return (d / "reply.tsr").read_bytes()
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         tsa.url = f"http://127.0.0.1:{server.server_address[1]}/"

@@ -48,22 +48,35 @@ def openssl_verify(dist: Path, version: str, pub: ec.EllipticCurvePublicKey) -> 
     return proc.returncode
 
 
-def _openssl(*args: str, cwd: Path) -> None:
+def openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
 
 def code_signing_ca(d: Path) -> Path:
     """A throwaway CA (``ca.crt``, ``ca.key``) made by openssl in ``d``, and an RSA code-signing
     certificate it issued (``cs.crt``, ``cs.key``): what the Authenticode tests sign with."""
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
              "-days", "2", "-subj", "/CN=km throwaway test CA",
              "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
              cwd=d)  # fmt: skip
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "cs.key", "-out", "cs.csr",
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "cs.key", "-out", "cs.csr",
              "-subj", "/CN=km test code signing", cwd=d)  # fmt: skip
     (d / "ext").write_text(
         "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n"
     )
-    _openssl("x509", "-req", "-in", "cs.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+    openssl("x509", "-req", "-in", "cs.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
              "-out", "cs.crt", "-days", "2", "-extfile", "ext", cwd=d)  # fmt: skip
     return d
+
+
+def timestamping_certificate(ca: Path, d: Path) -> None:
+    """An RSA time-stamping certificate (``tsa.crt``, ``tsa.key`` in ``d``; extended key usage
+    timeStamping, critical) issued by the CA that :func:`code_signing_ca` made in ``ca``."""
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tsa.key", "-out", "tsa.csr",
+             "-subj", "/CN=km test time-stamping authority", cwd=d)  # fmt: skip
+    (d / "tsa.ext").write_text(
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+        "extendedKeyUsage=critical,timeStamping\n"
+    )
+    openssl("x509", "-req", "-in", "tsa.csr", "-CA", str(ca / "ca.crt"), "-CAkey", str(ca / "ca.key"),
+             "-CAcreateserial", "-out", "tsa.crt", "-days", "2", "-extfile", "tsa.ext", cwd=d)  # fmt: skip
